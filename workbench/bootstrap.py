@@ -1,0 +1,87 @@
+"""Percentile bootstrap intervals for corpus-level error rates, without re-aligning.
+
+A corpus WER is sum(errors) / sum(reference words). Resampling utterances with
+replacement and recomputing that ratio from the per-utterance counts gives the same
+interval as re-running the aligner on every resample (the counts of an utterance do not
+depend on which other utterances are drawn), at a tiny fraction of the cost: one
+vectorized gather per resample block instead of thousands of alignments.
+"""
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BootstrapOptions", "Interval", "ratio_intervals", "slice_rng"]
+
+
+@dataclass(frozen=True)
+class BootstrapOptions:
+    resamples: int = 1000  # bootstrap replicates; 1000 gives stable 95% bounds
+    confidence: float = 0.95  # two-sided coverage of the interval
+    seed: int = 42  # same seed + same data -> the same interval, always
+
+    def __post_init__(self) -> None:
+        if self.resamples < 0:
+            raise ValueError(f"resamples must be >= 0, got {self.resamples!r}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must be in (0, 1), got {self.confidence!r}")
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: float
+    high: float
+    confidence: float
+
+    def contains(self, value: float) -> bool:
+        return self.low <= value <= self.high
+
+
+def slice_rng(options: BootstrapOptions, *key: str) -> np.random.Generator:
+    """A generator seeded by the options' seed and the slice's name, so a slice's interval
+    does not change when other slices are added or reordered."""
+    return np.random.default_rng([options.seed, *(zlib.crc32(k.encode("utf-8")) for k in key)])
+
+
+# Keep each gathered block near 16M indices (64 MB of int32) whatever the slice size.
+_BLOCK_CELLS = 16_000_000
+
+
+def ratio_intervals(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    options: BootstrapOptions,
+    rng: np.random.Generator,
+) -> list[Interval | None]:
+    """Intervals for sum(numerators[k]) / sum(denominators[k]), for each row k.
+
+    numerators, denominators: arrays of shape (k, n), one column per utterance. Every row
+    is resampled with the SAME utterance indices (paired), so WER and CER intervals come
+    from the same replicates. A row whose denominators are all zero gets None.
+    """
+    numerators = np.atleast_2d(np.asarray(numerators, dtype=np.float64))
+    denominators = np.atleast_2d(np.asarray(denominators, dtype=np.float64))
+    k, n = numerators.shape
+    if n == 0 or options.resamples == 0:
+        return [None] * k
+    ratios = np.empty((k, options.resamples))
+    block = max(1, _BLOCK_CELLS // n)
+    for start in range(0, options.resamples, block):
+        stop = min(options.resamples, start + block)
+        index = rng.integers(0, n, size=(stop - start, n), dtype=np.int32)
+        for row in range(k):
+            num = numerators[row][index].sum(axis=1)
+            den = denominators[row][index].sum(axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratios[row, start:stop] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    alpha = (1.0 - options.confidence) / 2.0
+    out: list[Interval | None] = []
+    for row in range(k):
+        values = ratios[row][~np.isnan(ratios[row])]
+        if values.size == 0:
+            out.append(None)
+            continue
+        low, high = np.quantile(values, [alpha, 1.0 - alpha])
+        out.append(Interval(float(low), float(high), options.confidence))
+    return out

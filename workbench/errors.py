@@ -1,0 +1,33 @@
+"""One base class for every error the workbench raises on purpose.
+
+Each carries the exit code the command line returns for it, and a one-line message that
+names the file, row or field at fault and what is wrong with it.
+"""
+
+from .exit_codes import ExitCode
+
+__all__ = ["WorkbenchError", "BadInputError", "RunNotFoundError", "CancelledError"]
+
+
+class WorkbenchError(Exception):
+    """Base class: a failure the user can act on, reported without a traceback."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+
+class BadInputError(WorkbenchError):
+    """A manifest, hypotheses file, option or audio file that cannot be used."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class RunNotFoundError(WorkbenchError):
+    """A run id that is not in the run store."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class CancelledError(WorkbenchError):
+    """The user cancelled a long job; what finished before is kept."""
+
+    exit_code = ExitCode.CANCELLED

@@ -1,0 +1,359 @@
+"""Load a labelled speech dataset from CSV/TSV, JSONL, a Hugging Face dataset or a folder.
+
+Every loader ends in the same `Dataset`: column names are mapped to ours (recipe
+`audios,transcription`, Common Voice `sentence/accents/locale/client_id`, NeMo
+`audio_filepath/text`), each row is validated, and a row with a problem is excluded and
+reported with its row number and reason. `strict=True` turns the first problem into an
+error instead.
+"""
+
+import csv
+import io
+import json
+import os
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from .audio import AudioDecodeError, Preprocessing, load_audio, probe
+from .dataset import AudioSource, Dataset, Problem, Utterance
+from .errors import BadInputError
+
+__all__ = ["LoadOptions", "load_dataset", "AUDIO_EXTENSIONS", "COLUMN_ALIASES"]
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
+
+# Our field -> accepted column names, most specific first. The first present one wins.
+COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
+    "id": ("id", "utt_id", "utterance_id", "uttid", "key"),
+    "audio": ("audios", "audio", "path", "file", "audio_filepath", "audio_path", "filename", "wav"),
+    "text": ("transcription", "text", "sentence", "transcript", "reference"),
+    "accent": ("accent", "accents"),
+    "language": ("language", "locale", "lang"),
+    "speaker": ("speaker", "speaker_id", "client_id"),
+}
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """How strictly to load and what counts as a usable row."""
+
+    strict: bool = False  # fail on the first problem instead of excluding the row
+    min_duration_s: float = 1.0  # shorter clips are excluded (Whisper hallucinates on them)
+    max_duration_s: float = 30.0  # longer clips exceed Whisper's 30 s window
+    min_transcript_chars: int = 1  # letters/digits a transcript needs after stripping punctuation
+    check_audio: str = "header"  # "header": read headers; "decode": decode fully; "none": trust paths
+    keep_columns: tuple[str, ...] = ()  # extra columns allowed in strict mode
+    language: str | None = None  # language for rows without a language column/value
+    hf_config: str | None = None  # Hugging Face dataset config (e.g. a Common Voice locale)
+    hf_split: str | None = None  # Hugging Face split; default "test" when there are several
+    preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    workers: int = 4  # threads for reading audio headers
+
+    def __post_init__(self) -> None:
+        if self.check_audio not in ("header", "decode", "none"):
+            raise ValueError(f"check_audio must be header, decode or none, got {self.check_audio!r}")
+        if self.min_duration_s < 0 or self.max_duration_s <= self.min_duration_s:
+            raise ValueError(
+                f"need 0 <= min_duration_s < max_duration_s, got {self.min_duration_s!r} and {self.max_duration_s!r}"
+            )
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def load_dataset(spec: str | os.PathLike, options: LoadOptions = LoadOptions(), progress: ProgressFn | None = None) -> Dataset:
+    """Load from a manifest file, a folder, a `save_to_disk` folder or `hf:NAME` from the hub."""
+    text = str(spec)
+    if text.startswith("hf:"):
+        return _load_hf(text[3:], options, progress, from_disk=False)
+    path = Path(text)
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists() or (path / "state.json").exists():
+            return _load_hf(text, options, progress, from_disk=True)
+        return _load_folder(path, options, progress)
+    if not path.exists():
+        raise BadInputError(f"{path}: no such file or folder")
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return _load_jsonl(path, options, progress)
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _load_delimited(path, options, progress)
+    raise BadInputError(f"{path}: unknown manifest type {suffix!r} (expected .csv, .tsv, .jsonl or a folder)")
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _read_text(path: Path) -> str:
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BadInputError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
+        ) from None
+
+
+def _load_delimited(path: Path, options: LoadOptions, progress) -> Dataset:
+    text = _read_text(path)
+    first_line = text.split("\n", 1)[0]
+    if path.suffix.lower() == ".tsv" or ("\t" in first_line and "," not in first_line):
+        delimiter = "\t"
+    else:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise BadInputError(f"{path}: empty manifest (no header line)") from None
+    header = [h.strip() for h in header]
+
+    def rows() -> Iterator[tuple[int, dict]]:
+        line = 2
+        for values in reader:
+            start, line = line, reader.line_num + 1
+            if not any(v.strip() for v in values):
+                continue  # blank line
+            if len(values) != len(header):
+                yield start, {"__problem__": f"row has {len(values)} fields, the header has {len(header)}"}
+                continue
+            yield start, dict(zip(header, values))
+
+    return _build(str(path), path.parent, header, rows(), options, progress)
+
+
+def _load_jsonl(path: Path, options: LoadOptions, progress) -> Dataset:
+    text = _read_text(path)
+    parsed: list[tuple[int, dict]] = []
+    header: list[str] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            parsed.append((number, {"__problem__": f"not valid JSON ({exc.msg})"}))
+            continue
+        if not isinstance(obj, dict):
+            parsed.append((number, {"__problem__": f"expected a JSON object, got {type(obj).__name__}"}))
+            continue
+        for key in obj:
+            if key not in header:
+                header.append(key)
+        parsed.append((number, {k: ("" if v is None else v) for k, v in obj.items()}))
+    if not parsed:
+        raise BadInputError(f"{path}: empty manifest (no JSON lines)")
+    return _build(str(path), path.parent, header, iter(parsed), options, progress)
+
+
+def _load_folder(folder: Path, options: LoadOptions, progress) -> Dataset:
+    """Audio files with same-name .txt transcripts; sub-folder names become a `folder` slice."""
+    audio_files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+    if not audio_files:
+        raise BadInputError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder")
+    nested = any(p.parent != folder for p in audio_files)
+    header = ["audio", "text"] + (["folder"] if nested else [])
+
+    def rows() -> Iterator[tuple[int, dict]]:
+        for number, audio in enumerate(audio_files, start=1):
+            relative = audio.relative_to(folder).as_posix()
+            transcript = audio.with_suffix(".txt")
+            row = {"audio": relative}
+            if nested:
+                row["folder"] = audio.parent.relative_to(folder).as_posix()
+            if not transcript.exists():
+                row["__problem__"] = f"no transcript file {transcript.name} beside {relative}"
+                row["__field__"] = "text"
+            else:
+                try:
+                    row["text"] = _read_text(transcript).strip()
+                except BadInputError as exc:
+                    row["__problem__"] = str(exc).split(": ", 1)[-1]
+                    row["__field__"] = "text"
+            yield number, row
+
+    return _build(str(folder), folder, header, rows(), options, progress, row_label="file")
+
+
+def _load_hf(spec: str, options: LoadOptions, progress, from_disk: bool) -> Dataset:
+    import datasets
+
+    try:
+        if from_disk:
+            obj = datasets.load_from_disk(spec)
+        else:
+            obj = datasets.load_dataset(spec, options.hf_config, split=options.hf_split)
+    except Exception as exc:  # hub unreachable, unknown name, bad folder: all are bad input here
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BadInputError(f"{'' if from_disk else 'hf:'}{spec}: cannot load Hugging Face dataset ({message})") from None
+    if isinstance(obj, datasets.DatasetDict):
+        split = options.hf_split or ("test" if "test" in obj else None)
+        if split is None or split not in obj:
+            raise BadInputError(f"{spec}: choose a split with --hf-split (this dataset has: {', '.join(obj)})")
+        obj = obj[split]
+    header = list(obj.column_names)
+    audio_column = _pick(header, "audio")
+    if audio_column is not None and isinstance(obj.features[audio_column], datasets.Audio):
+        # decode=False: we decode with soundfile and resample to 16 kHz ourselves, because
+        # datasets >= 4 decodes through torchcodec + ffmpeg, which a CPU install lacks.
+        obj = obj.cast_column(audio_column, datasets.Audio(sampling_rate=16_000, decode=False))
+    base = Path(spec) if from_disk else Path.cwd()
+
+    def rows() -> Iterator[tuple[int, dict]]:
+        for number, row in enumerate(obj, start=1):
+            yield number, {k: ("" if v is None else v) for k, v in row.items()}
+
+    return _build(spec if from_disk else f"hf:{spec}", base, header, rows(), options, progress)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _pick(header: Iterable[str], ours: str) -> str | None:
+    lowered = {h.lower(): h for h in header}
+    for alias in COLUMN_ALIASES[ours]:
+        if alias in lowered:
+            return lowered[alias]
+    return None
+
+
+def _letters(text: str) -> int:
+    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LN")
+
+
+def _build(
+    source: str,
+    base_dir: Path,
+    header: list[str],
+    rows: Iterator[tuple[int, dict]],
+    options: LoadOptions,
+    progress,
+    row_label: str = "row",
+) -> Dataset:
+    base_dir = base_dir.resolve()  # absolute paths keep working whatever the cwd later is
+    columns = {ours: _pick(header, ours) for ours in COLUMN_ALIASES}
+    for required in ("audio", "text"):
+        if columns[required] is None:
+            expected = ", ".join(COLUMN_ALIASES[required])
+            raise BadInputError(
+                f"{source}: missing required {required} column (expected one of: {expected}; found: {', '.join(header) or 'none'})"
+            )
+    used = {c for c in columns.values() if c}
+    extras = [h for h in header if h not in used]
+    problems: list[Problem] = []
+
+    def report(problem: Problem) -> None:
+        if options.strict:
+            raise BadInputError(str(problem))
+        problems.append(problem)
+
+    if options.strict:
+        for column in extras:
+            if column not in options.keep_columns:
+                report(Problem(source, None, f"unknown column {column!r} (strict mode: allow it with --keep-column {column})", field=column))
+
+    slice_columns = tuple(c for c in ("accent", "language", "speaker") if columns[c]) + tuple(extras)
+    candidates: list[tuple[int, Utterance]] = []
+    seen: dict[str, int] = {}
+    rows_read = 0
+    for number, row in rows:
+        rows_read += 1
+        if "__problem__" in row:
+            report(Problem(source, number, row["__problem__"], field=row.get("__field__")))
+            continue
+        audio_value = row.get(columns["audio"], "")
+        reference = row.get(columns["text"], "")
+        reference = reference.strip() if isinstance(reference, str) else str(reference)
+        audio = _audio_source(audio_value, base_dir)
+        if audio is None:
+            report(Problem(source, number, "empty audio field", field=columns["audio"]))
+            continue
+        utt_id = str(row.get(columns["id"], "")).strip() if columns["id"] else ""
+        utt_id = utt_id or (audio_value if isinstance(audio_value, str) else audio.describe()) or f"{row_label}-{number}"
+        if utt_id in seen:
+            report(Problem(source, number, f"duplicate utterance id {utt_id!r} (first at {row_label} {seen[utt_id]})", field=columns["id"] or columns["audio"], utterance_id=utt_id))
+            continue
+        seen[utt_id] = number
+        if not reference:
+            report(Problem(source, number, "empty transcript", field=columns["text"], utterance_id=utt_id))
+            continue
+        if _letters(reference) < options.min_transcript_chars:
+            report(Problem(source, number, f"transcript too short ({reference!r})", field=columns["text"], utterance_id=utt_id))
+            continue
+        slices = {}
+        for ours in ("accent", "language", "speaker"):
+            if columns[ours]:
+                slices[ours] = _slice_value(row.get(columns[ours], ""))
+        if options.language and not slices.get("language"):
+            slices["language"] = options.language
+        for column in extras:
+            slices[column] = _slice_value(row.get(column, ""))
+        candidates.append((number, Utterance(utt_id, audio, reference, slices, None, number)))
+
+    if options.language and "language" not in slice_columns:
+        slice_columns = ("language",) + slice_columns
+    utterances = _check_audio(source, candidates, options, report, progress, columns["audio"])
+    return Dataset(source, tuple(utterances), tuple(problems), slice_columns, rows_read)
+
+
+def _slice_value(value) -> str:
+    if isinstance(value, (list, tuple)):  # e.g. Common Voice "accents" as a list
+        return ", ".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _audio_source(value, base_dir: Path) -> AudioSource | None:
+    if isinstance(value, dict):  # Hugging Face Audio(decode=False): {"bytes": ..., "path": ...}
+        if value.get("bytes"):
+            return AudioSource(data=value["bytes"], label=value.get("path") or "")
+        value = value.get("path") or ""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    path = Path(value) if os.path.isabs(value) else base_dir / value
+    return AudioSource(path=str(path), label=value)
+
+
+def _check_audio(source, candidates, options: LoadOptions, report, progress, audio_field: str) -> list[Utterance]:
+    """Measure each clip's duration and exclude missing, undecodable, too short or too long ones."""
+    if options.check_audio == "none":
+        return [u for _, u in candidates]
+
+    full_decode = options.check_audio == "decode" or options.preprocessing.changes_duration
+
+    def measure(utterance: Utterance) -> float | str:
+        try:
+            if full_decode:
+                samples = load_audio(utterance.audio, options.preprocessing)
+                return len(samples) / options.preprocessing.sample_rate
+            return probe(utterance.audio).duration_s
+        except AudioDecodeError as exc:
+            return str(exc)
+
+    results: list[float | str] = []
+    total = len(candidates)
+    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+        for done, result in enumerate(pool.map(measure, (u for _, u in candidates)), start=1):
+            results.append(result)
+            if progress is not None and (done % 50 == 0 or done == total):
+                progress(done, total)
+
+    kept = []
+    for (number, utterance), result in zip(candidates, results):
+        if isinstance(result, str):
+            report(Problem(source, number, f"{result}: {utterance.audio.describe()}", field=audio_field, utterance_id=utterance.id))
+            continue
+        if result < options.min_duration_s:
+            report(Problem(source, number, f"audio too short ({result:.2f} s < {options.min_duration_s:g} s)", field=audio_field, utterance_id=utterance.id))
+            continue
+        if result > options.max_duration_s:
+            report(Problem(source, number, f"audio too long ({result:.2f} s > {options.max_duration_s:g} s)", field=audio_field, utterance_id=utterance.id))
+            continue
+        kept.append(
+            Utterance(utterance.id, utterance.audio, utterance.reference, utterance.slices, round(result, 4), utterance.row)
+        )
+    return kept

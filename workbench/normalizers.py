@@ -1,0 +1,147 @@
+"""Named, versioned text normalizers: every score says which one produced it.
+
+- `raw@1`: Unicode NFC and whitespace only; casing and punctuation count as errors.
+- `whisper-english@1`: openai-whisper's `EnglishTextNormalizer` (spelling, contractions,
+  numbers to digits), plus standalone "one" -> "1", which Whisper leaves as a word, so
+  that digits and number words always score as equal ("7" = "seven", "21" = "twenty one",
+  "1" = "one").
+- `multilingual@1`: lower-case, punctuation and symbols removed, but every letter and
+  combining mark of every script kept. Whisper's `BasicTextNormalizer` strips combining
+  marks (the vowel signs of Devanagari and other Brahmic scripts), which makes
+  different words equal and fakes a low WER; this one does not.
+- `auto@1`: per utterance, `whisper-english` when its language is English, else
+  `multilingual`.
+
+A normalizer's version changes whenever its output can change, so a stored score can
+always be compared with one computed later, or recomputed.
+"""
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+__all__ = ["Normalizer", "get_normalizer", "available_normalizers", "is_english"]
+
+
+@dataclass(frozen=True)
+class Normalizer:
+    name: str
+    version: str
+    description: str
+    _apply: Callable[[str, str | None], str]
+
+    @property
+    def id(self) -> str:
+        """What is stamped on every score: name@version."""
+        return f"{self.name}@{self.version}"
+
+    def __call__(self, text: str, language: str | None = None) -> str:
+        return self._apply(text, language)
+
+
+_SPACES = re.compile(r"\s+")
+_ANNOTATIONS = re.compile(r"[<\[][^>\]]*[>\]]")  # [noise], <unk>: markup, not speech
+
+
+def _collapse(text: str) -> str:
+    return _SPACES.sub(" ", text).strip()
+
+
+def raw(text: str, language: str | None = None) -> str:
+    return _collapse(unicodedata.normalize("NFC", text))
+
+
+def multilingual(text: str, language: str | None = None) -> str:
+    # NFKC folds width and compatibility forms (full-width digits, ligatures) but keeps
+    # combining marks, unlike NFKD + stripping Mn, which is what erases vowel signs.
+    text = unicodedata.normalize("NFKC", text)
+    text = _ANNOTATIONS.sub(" ", text)
+    # lower(), not casefold(): casefold turns German ß into ss, which no writer intends.
+    text = text.lower()
+    out = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category[0] in "LMN":  # letters, combining marks, digits of every script
+            out.append(ch)
+        elif category == "Cf":  # zero-width joiners and marks: invisible, dropped
+            continue
+        else:  # punctuation, symbols, separators: word boundaries
+            out.append(" ")
+    return _collapse("".join(out))
+
+
+@lru_cache(maxsize=1)
+def _whisper_english():
+    from whisper.normalizers import EnglishTextNormalizer
+
+    return EnglishTextNormalizer()
+
+
+_LONE_ONE = re.compile(r"(?<!\S)one(?!\S)")
+
+
+def whisper_english(text: str, language: str | None = None) -> str:
+    text = _whisper_english()(text)
+    # Whisper keeps a lone "one" as a word (it is often a pronoun); map it to "1" on both
+    # sides so "1" and "one" agree like every other digit and number word do.
+    return _collapse(_LONE_ONE.sub("1", text))
+
+
+def is_english(language: str | None) -> bool:
+    if not language:
+        return False
+    code = re.split(r"[-_ ]", language.strip().lower(), maxsplit=1)[0]
+    return code in ("en", "eng", "english")
+
+
+def auto(text: str, language: str | None = None) -> str:
+    return whisper_english(text) if is_english(language) else multilingual(text)
+
+
+def _whisper_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openai-whisper")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+_REGISTRY: dict[str, Normalizer] = {}
+
+
+def _register(normalizer: Normalizer) -> None:
+    if normalizer.name in _REGISTRY:
+        raise ValueError(f"normalizer {normalizer.name!r} is already registered")
+    _REGISTRY[normalizer.name] = normalizer
+
+
+_register(Normalizer("raw", "1", "NFC and whitespace only: casing and punctuation are errors", raw))
+_register(
+    Normalizer(
+        "whisper-english",
+        "1",
+        "openai-whisper EnglishTextNormalizer, digits = number words (incl. one = 1)",
+        whisper_english,
+    )
+)
+_register(Normalizer("multilingual", "1", "lower-case, no punctuation/symbols, all letters and combining marks kept", multilingual))
+_register(Normalizer("auto", "1", "whisper-english@1 for English utterances, multilingual@1 otherwise", auto))
+
+
+def available_normalizers() -> tuple[Normalizer, ...]:
+    return tuple(_REGISTRY.values())
+
+
+def get_normalizer(name: str) -> Normalizer:
+    """Look up by name ("auto") or by id ("auto@1"); an id must match the version."""
+    base, _, wanted = name.partition("@")
+    try:
+        normalizer = _REGISTRY[base]
+    except KeyError:
+        raise ValueError(f"unknown normalizer {name!r} (available: {', '.join(_REGISTRY)})") from None
+    if wanted and wanted != normalizer.version:
+        raise ValueError(f"normalizer {name!r}: only version {normalizer.version} is available")
+    return normalizer

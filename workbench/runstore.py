@@ -1,0 +1,306 @@
+"""Every run, kept in SQLite in a workspace folder (default ./.workbench/runs.sqlite).
+
+A run is a self-describing record: configuration, held-out identity, normalizer,
+package versions, git commit, timings and status, plus its per-utterance hypotheses
+and per-slice scores. Hypotheses are committed as they arrive, so an interrupted run
+keeps what it finished; a run only becomes `succeeded` in the same transaction that
+writes its scores, so a crash can never leave a half-written run that looks complete.
+Scores can be recomputed from stored hypotheses at any time without re-transcribing.
+"""
+
+import json
+import os
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import RunNotFoundError
+
+__all__ = ["RunStore", "RunRecord", "StoredHypothesis", "DEFAULT_WORKSPACE", "RUN_STATUSES"]
+
+DEFAULT_WORKSPACE = ".workbench"
+RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')),
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    error TEXT,
+    pid INTEGER,
+    host TEXT,
+    config TEXT NOT NULL,
+    heldout_id TEXT,
+    heldout_size INTEGER,
+    normalizer TEXT,
+    environment TEXT NOT NULL,
+    git_commit TEXT,
+    timings TEXT,
+    summary TEXT
+);
+CREATE TABLE IF NOT EXISTS hypotheses (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    utterance_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    reference TEXT NOT NULL,
+    hypothesis TEXT NOT NULL,
+    slices TEXT NOT NULL,
+    extra TEXT,
+    PRIMARY KEY (run_id, utterance_id)
+);
+CREATE TABLE IF NOT EXISTS scores (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    normalizer TEXT NOT NULL,
+    scorecard TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, normalizer)
+);
+"""
+
+
+@dataclass(frozen=True)
+class StoredHypothesis:
+    utterance_id: str
+    reference: str
+    hypothesis: str
+    slices: dict
+    extra: dict | None = None  # backend signals: avg log-prob, no-speech prob, language...
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    id: str
+    kind: str
+    status: str  # running | succeeded | failed | cancelled (see `effective_status`)
+    created_at: str
+    finished_at: str | None
+    error: str | None
+    pid: int | None
+    host: str | None
+    config: dict
+    heldout_id: str | None
+    heldout_size: int | None
+    normalizer: str | None
+    environment: dict
+    git_commit: str | None
+    timings: dict
+    summary: dict
+
+    @property
+    def effective_status(self) -> str:
+        """`interrupted` for a run still marked running whose process is gone."""
+        if self.status != "running" or self.pid is None or self.host != os.uname().nodename:
+            return self.status
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return "interrupted"
+        except PermissionError:
+            pass
+        return self.status
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunStore:
+    """The workspace's run database. Cheap to open; one connection per instance."""
+
+    def __init__(self, workspace: str | os.PathLike = DEFAULT_WORKSPACE):
+        self.workspace = Path(workspace)
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self.path = self.workspace / "runs.sqlite"
+        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._db.execute("PRAGMA journal_mode = WAL")  # readers (the TUI) never block a writer
+        self._db.executescript(_SCHEMA)  # idempotent: CREATE TABLE IF NOT EXISTS
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "RunStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ transactions
+    class _Tx:
+        def __init__(self, db):
+            self.db = db
+
+        def __enter__(self):
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb):
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _transaction(self) -> "_Tx":
+        return RunStore._Tx(self._db)
+
+    # ------------------------------------------------------------------ writing
+    def begin_run(
+        self,
+        kind: str,
+        config: dict,
+        environment: dict,
+        heldout_id: str | None = None,
+        heldout_size: int | None = None,
+        normalizer: str | None = None,
+        git_commit: str | None = None,
+    ) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO runs (id, kind, status, created_at, pid, host, config, heldout_id, heldout_size,"
+                " normalizer, environment, git_commit) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    kind,
+                    _now(),
+                    os.getpid(),
+                    os.uname().nodename,
+                    json.dumps(config, sort_keys=True),
+                    heldout_id,
+                    heldout_size,
+                    normalizer,
+                    json.dumps(environment, sort_keys=True),
+                    git_commit,
+                ),
+            )
+        return run_id
+
+    def add_hypotheses(self, run_id: str, hypotheses: Iterable[StoredHypothesis]) -> int:
+        """Store (or replace) hypotheses; committed at once so they survive a crash."""
+        with self._transaction() as db:
+            start = db.execute("SELECT COUNT(*) FROM hypotheses WHERE run_id = ?", (run_id,)).fetchone()[0]
+            rows = [
+                (
+                    run_id,
+                    h.utterance_id,
+                    start + i,
+                    h.reference,
+                    h.hypothesis,
+                    json.dumps(dict(h.slices), sort_keys=True),
+                    json.dumps(h.extra, sort_keys=True) if h.extra is not None else None,
+                )
+                for i, h in enumerate(hypotheses)
+            ]
+            db.executemany(
+                "INSERT OR REPLACE INTO hypotheses (run_id, utterance_id, position, reference, hypothesis, slices, extra)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+        return len(rows)
+
+    def finish_run(self, run_id: str, scorecards: dict[str, dict], timings: dict, summary: dict) -> None:
+        """Write scores and mark the run succeeded, atomically."""
+        with self._transaction() as db:
+            self._require(run_id)
+            for normalizer, card in scorecards.items():
+                db.execute(
+                    "INSERT OR REPLACE INTO scores (run_id, normalizer, scorecard, created_at) VALUES (?, ?, ?, ?)",
+                    (run_id, normalizer, json.dumps(card, sort_keys=True), _now()),
+                )
+            db.execute(
+                "UPDATE runs SET status = 'succeeded', finished_at = ?, timings = ?, summary = ?, error = NULL WHERE id = ?",
+                (_now(), json.dumps(timings, sort_keys=True), json.dumps(summary, sort_keys=True), run_id),
+            )
+
+    def end_run(self, run_id: str, status: str, error: str | None = None, timings: dict | None = None) -> None:
+        """Mark a run failed or cancelled; its hypotheses so far are kept."""
+        if status not in ("failed", "cancelled"):
+            raise ValueError(f"end_run status must be failed or cancelled, got {status!r}")
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, error = ?, timings = COALESCE(?, timings) WHERE id = ?",
+                (status, _now(), error, json.dumps(timings, sort_keys=True) if timings else None, run_id),
+            )
+
+    def put_scores(self, run_id: str, normalizer: str, scorecard: dict) -> None:
+        """Add or replace one normalizer's scores of a finished run (rescoring)."""
+        with self._transaction() as db:
+            self._require(run_id)
+            db.execute(
+                "INSERT OR REPLACE INTO scores (run_id, normalizer, scorecard, created_at) VALUES (?, ?, ?, ?)",
+                (run_id, normalizer, json.dumps(scorecard, sort_keys=True), _now()),
+            )
+
+    # ------------------------------------------------------------------ reading
+    def _require(self, run_id: str) -> None:
+        if self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise RunNotFoundError(f"run {run_id!r} not found in {self.path}")
+
+    def resolve(self, prefix: str) -> str:
+        """A full run id from a unique prefix, or 'latest'."""
+        if prefix == "latest":
+            row = self._db.execute("SELECT id FROM runs ORDER BY created_at DESC, rowid DESC LIMIT 1").fetchone()
+            if row is None:
+                raise RunNotFoundError(f"no runs yet in {self.path}")
+            return row["id"]
+        rows = self._db.execute("SELECT id FROM runs WHERE id LIKE ? ORDER BY id", (prefix.replace("%", "") + "%",)).fetchall()
+        if not rows:
+            raise RunNotFoundError(f"run {prefix!r} not found in {self.path}")
+        if len(rows) > 1:
+            raise RunNotFoundError(f"run id prefix {prefix!r} is ambiguous: {', '.join(r['id'] for r in rows[:5])}")
+        return rows[0]["id"]
+
+    def run(self, run_id: str) -> RunRecord:
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (self.resolve(run_id),)).fetchone()
+        return _record(row)
+
+    def runs(self, limit: int | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC"
+        rows = self._db.execute(sql + (f" LIMIT {int(limit)}" if limit else "")).fetchall()
+        return [_record(r) for r in rows]
+
+    def hypotheses(self, run_id: str) -> list[StoredHypothesis]:
+        rows = self._db.execute(
+            "SELECT * FROM hypotheses WHERE run_id = ? ORDER BY position", (self.resolve(run_id),)
+        ).fetchall()
+        return [
+            StoredHypothesis(
+                r["utterance_id"], r["reference"], r["hypothesis"], json.loads(r["slices"]), json.loads(r["extra"]) if r["extra"] else None
+            )
+            for r in rows
+        ]
+
+    def scores(self, run_id: str) -> dict[str, dict]:
+        rows = self._db.execute("SELECT normalizer, scorecard FROM scores WHERE run_id = ?", (self.resolve(run_id),)).fetchall()
+        return {r["normalizer"]: json.loads(r["scorecard"]) for r in rows}
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    def load(value, default):
+        return json.loads(value) if value else default
+
+    return RunRecord(
+        id=row["id"],
+        kind=row["kind"],
+        status=row["status"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+        error=row["error"],
+        pid=row["pid"],
+        host=row["host"],
+        config=load(row["config"], {}),
+        heldout_id=row["heldout_id"],
+        heldout_size=row["heldout_size"],
+        normalizer=row["normalizer"],
+        environment=load(row["environment"], {}),
+        git_commit=row["git_commit"],
+        timings=load(row["timings"], {}),
+        summary=load(row["summary"], {}),
+    )
