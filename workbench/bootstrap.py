@@ -38,10 +38,14 @@ class Interval:
         return self.low <= value <= self.high
 
 
-def slice_rng(options: BootstrapOptions, *key: str) -> np.random.Generator:
-    """A generator seeded by the options' seed and the slice's name, so a slice's interval
-    does not change when other slices are added or reordered."""
-    return np.random.default_rng([options.seed, *(zlib.crc32(k.encode("utf-8")) for k in key)])
+def slice_rng(options: BootstrapOptions, utterance_ids) -> np.random.Generator:
+    """A generator seeded by the options' seed and the slice's members: a slice's interval
+    does not change when other slices are added or reordered, and two slices holding the
+    same utterances (language=de and accent=de-DE, say) get the same interval."""
+    digest = 0
+    for utt_id in sorted(utterance_ids):
+        digest = zlib.crc32(utt_id.encode("utf-8") + b"\n", digest)
+    return np.random.default_rng([options.seed, digest])
 
 
 # Keep each gathered block near 16M indices (64 MB of int32) whatever the slice size.

@@ -74,6 +74,14 @@ class StoredHypothesis:
     slices: dict
     extra: dict | None = None  # backend signals: avg log-prob, no-speech prob, language...
 
+    @property
+    def id(self) -> str:
+        return self.utterance_id
+
+    @property
+    def language(self) -> str | None:
+        return self.slices.get("language") or None
+
 
 @dataclass(frozen=True)
 class RunRecord:

@@ -8,16 +8,25 @@ rescoring a slice, or drawing 1,000 bootstrap resamples, never re-aligns anythin
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence
 
 import jiwer
 import numpy as np
 
 from .bootstrap import BootstrapOptions, Interval, ratio_intervals, slice_rng
-from .dataset import Utterance
 from .normalizers import Normalizer
 
-__all__ = ["UtteranceScore", "Confusion", "SliceScore", "Scorecard", "align", "aggregate", "score"]
+__all__ = [
+    "UtteranceScore",
+    "Confusion",
+    "SliceScore",
+    "Scorecard",
+    "align",
+    "aggregate",
+    "score",
+    "scorecard_to_dict",
+    "scorecard_from_dict",
+]
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,7 @@ def _slice_score(column, value, scores: list[UtteranceScore], options: Bootstrap
     chars = np.fromiter((s.ref_chars for s in scores), dtype=np.int64, count=len(scores))
     total_words, total_chars = int(words.sum()), int(chars.sum())
     wer_ci, cer_ci = ratio_intervals(
-        np.vstack([errors, char_errors]), np.vstack([words, chars]), options, slice_rng(options, column, value)
+        np.vstack([errors, char_errors]), np.vstack([words, chars]), options, slice_rng(options, (s.id for s in scores))
     )
     return SliceScore(
         column=column,
@@ -206,8 +215,19 @@ def aggregate(
     return Scorecard(normalizer_id, overall, tuple(per_slice), options, _top_confusions(scores, top_confusions))
 
 
+class Scorable(Protocol):
+    """What scoring needs of an utterance: a dataset `Utterance` or a stored hypothesis row."""
+
+    id: str
+    reference: str
+    slices: Mapping[str, str]
+
+    @property
+    def language(self) -> str | None: ...
+
+
 def score(
-    utterances: Sequence[Utterance],
+    utterances: Sequence[Scorable],
     hypotheses: Mapping[str, str],
     normalizer: Normalizer,
     slice_columns: Sequence[str],
@@ -220,3 +240,37 @@ def score(
     per_utterance = align(ids, refs, hyps)
     card = aggregate(per_utterance, {u.id: u.slices for u in utterances}, slice_columns, normalizer.id, options)
     return card, per_utterance
+
+
+# ---------------------------------------------------------------- (de)serialization
+# Scorecards are stored in the run store and written to JSON reports as plain dicts.
+
+
+def scorecard_to_dict(card: Scorecard) -> dict:
+    from dataclasses import asdict
+
+    data = asdict(card)
+    data["lower_is_better"] = {"wer": True, "cer": True, "sentence_error_rate": True}
+    return data
+
+
+def _interval(data: dict | None) -> Interval | None:
+    return Interval(**data) if data else None
+
+
+def _slice_from_dict(data: dict) -> SliceScore:
+    fields = dict(data)
+    fields["wer_ci"] = _interval(fields.get("wer_ci"))
+    fields["cer_ci"] = _interval(fields.get("cer_ci"))
+    fields["confusions"] = tuple(Confusion(**c) for c in fields.get("confusions", ()))
+    return SliceScore(**fields)
+
+
+def scorecard_from_dict(data: dict) -> Scorecard:
+    return Scorecard(
+        normalizer=data["normalizer"],
+        overall=_slice_from_dict(data["overall"]),
+        slices=tuple(_slice_from_dict(s) for s in data["slices"]),
+        bootstrap=BootstrapOptions(**data["bootstrap"]),
+        confusions=tuple(Confusion(**c) for c in data.get("confusions", ())),
+    )

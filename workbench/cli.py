@@ -1,0 +1,331 @@
+"""The headless command line: `workbench data inspect`, `score`, `runs`, `rescore`.
+
+A thin shell over `workbench.service`: parse arguments into frozen requests, call the
+service, print. Exit codes are `workbench.exit_codes.ExitCode`.
+"""
+
+import argparse
+import sys
+from dataclasses import replace
+
+from . import __version__
+from .bootstrap import BootstrapOptions
+from .errors import BadInputError, WorkbenchError
+from .evaluation import EvaluationOptions, Thresholds
+from .exit_codes import ExitCode
+from .manifest import LoadOptions
+from .normalizers import available_normalizers
+from .progress import ConsoleProgress
+from .reports import format_table, pct, to_markdown, write_json, write_markdown
+from .runstore import DEFAULT_WORKSPACE, RunStore
+from .scoring import scorecard_from_dict, scorecard_to_dict
+from .split import SplitOptions
+
+__all__ = ["main", "build_parser"]
+
+
+def _csv_list(text: str) -> tuple[str, ...]:
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _load_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("loading and validation")
+    group.add_argument("--strict", action="store_true", help="fail on the first problem instead of excluding the row")
+    group.add_argument("--keep-column", action="append", default=[], metavar="NAME", help="extra column allowed in --strict mode (repeatable)")
+    group.add_argument("--min-duration", type=float, default=1.0, metavar="S", help="exclude clips shorter than S seconds (default 1)")
+    group.add_argument("--max-duration", type=float, default=30.0, metavar="S", help="exclude clips longer than S seconds (default 30)")
+    group.add_argument("--check-audio", choices=("header", "decode", "none"), default="header", help="how to check audio files (default: header)")
+    group.add_argument("--language", metavar="CODE", help="language of rows that have none (e.g. en)")
+    group.add_argument("--hf-config", metavar="NAME", help="Hugging Face dataset config (with hf:NAME)")
+    group.add_argument("--hf-split", metavar="NAME", help="Hugging Face split (default: test)")
+    group.add_argument("--trim-silence", action="store_true", help="trim leading/trailing silence (top_db 30)")
+    group.add_argument("--peak-normalize", action="store_true", help="scale each clip to a 0.95 peak")
+    split = parser.add_argument_group("held-out split")
+    split.add_argument("--fraction", type=float, default=0.1, help="held-out share of each accent/language slice (default 0.1)")
+    split.add_argument("--seed", type=int, default=42, help="split seed (default 42)")
+
+
+def _load_options(args) -> LoadOptions:
+    from .audio import Preprocessing
+
+    return LoadOptions(
+        strict=args.strict,
+        min_duration_s=args.min_duration,
+        max_duration_s=args.max_duration,
+        check_audio=args.check_audio,
+        keep_columns=tuple(args.keep_column),
+        language=args.language,
+        hf_config=args.hf_config,
+        hf_split=args.hf_split,
+        preprocessing=Preprocessing(trim_silence=args.trim_silence, peak_normalize=args.peak_normalize),
+    )
+
+
+def _score_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("scoring")
+    group.add_argument("--normalizer", default="auto", help="auto (default), whisper-english, multilingual or raw")
+    group.add_argument("--slices", type=_csv_list, default=(), metavar="COLS", help="slice columns, comma-separated (default: accent, language and small categorical columns)")
+    group.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for intervals (default 1000; 0 = none)")
+    group.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    group.add_argument("--bootstrap-seed", type=int, default=42, help="bootstrap seed (default 42)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--json", metavar="PATH", help="write the full report as JSON")
+    out.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
+    out.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="workbench", description="Benchmark, adapt and regression-test Whisper on your own held-out speech.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    data = commands.add_parser("data", help="load, validate and inspect datasets")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+    inspect = data_commands.add_parser("inspect", help="per-slice summary (utterances, hours, speakers), problems and the held-out split")
+    inspect.add_argument("manifest", nargs="?", help="CSV/TSV/JSONL manifest, audio folder, save_to_disk folder or hf:NAME (default: the shipped example)")
+    inspect.add_argument("--json", metavar="PATH", help="write the summary and every problem as JSON")
+    inspect.add_argument("--show", type=int, default=20, metavar="N", help="problems to print (default 20; all are in --json)")
+    _load_args(inspect)
+
+    score = commands.add_parser("score", help="score a hypotheses file against a dataset, per slice, with intervals")
+    score.add_argument("--data", metavar="MANIFEST", help="the dataset (default: the shipped example)")
+    score.add_argument("--test", metavar="MANIFEST", help="a separate held-out manifest, scored whole")
+    score.add_argument("--hyp", metavar="FILE", help="hypotheses: CSV/TSV/JSONL keyed by utterance id or audio path")
+    score.add_argument("--part", choices=("all", "heldout", "train"), default="all", help="which part of --data to score (default all)")
+    score.add_argument("--max-wer", type=float, metavar="PCT", help="exit 3 if overall WER (%%) is above PCT")
+    score.add_argument("--max-slice-wer", type=float, metavar="PCT", help="exit 3 if any slice's WER (%%) is above PCT")
+    score.add_argument("--min-slice-utterances", type=int, default=1, metavar="N", help="slices smaller than N are not gated (default 1)")
+    score.add_argument("--hyp-strict", action="store_true", help="a missing or unknown hypothesis is an error")
+    _load_args(score)
+    _score_args(score)
+
+    runs = commands.add_parser("runs", help="list and show stored runs")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
+    runs_list = runs_commands.add_parser("list", help="the latest runs")
+    runs_list.add_argument("--limit", type=int, default=20)
+    runs_list.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR")
+    runs_show = runs_commands.add_parser("show", help="a run's record and scores")
+    runs_show.add_argument("run", help="run id, unique prefix, or 'latest'")
+    runs_show.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR")
+    runs_show.add_argument("--normalizer", help="which stored scores to show (default: the run's)")
+    runs_show.add_argument("--json", metavar="PATH")
+    runs_show.add_argument("--markdown", metavar="PATH")
+
+    rescore = commands.add_parser("rescore", help="recompute a run's scores from its stored hypotheses")
+    rescore.add_argument("run", help="run id, unique prefix, or 'latest'")
+    _score_args(rescore)
+
+    commands.add_parser("normalizers", help="list the available normalizers and their versions")
+    return parser
+
+
+# ------------------------------------------------------------------------- commands
+
+
+def _print_problems(problems, show: int, title: str = "Problems") -> None:
+    if not problems:
+        return
+    errors = sum(1 for p in problems if p.kind == "error")
+    print(f"\n{title}: {len(problems)} ({errors} excluded rows or files, {len(problems) - errors} warnings)")
+    for p in problems[:show]:
+        print(f"  {p}")
+    if len(problems) > show:
+        print(f"  … and {len(problems) - show} more (all of them in --json)")
+
+
+def cmd_data_inspect(args) -> int:
+    from .dataset import summarize
+    from .service import example_paths, inspect_data
+
+    spec = args.manifest or example_paths()[0]
+    result = inspect_data(spec, _load_options(args), SplitOptions(args.fraction, args.seed), ConsoleProgress())
+    ds = result.dataset
+    print(f"{ds.source}: {ds.rows_read} rows, {len(ds.utterances)} valid, {ds.excluded} excluded")
+    extras = [c for c in ds.slice_columns if c not in ("accent", "language", "speaker")]
+    if extras:
+        print(f"extra columns kept as slices: {', '.join(extras)}")
+    rows = summarize(ds.utterances, result.slice_columns)
+    width = min(48, max(len(f"{r.column}={r.value}") for r in rows))
+    print(f"\n{'slice'.ljust(width)}  {'utts':>6}  {'hours':>7}  {'speakers':>8}")
+    previous = "overall"
+    for r in rows:
+        if r.column != previous:
+            print()
+            previous = r.column
+        label = "overall" if r.column == "overall" else f"{r.column}={r.value or '(empty)'}"
+        label = label if len(label) <= width else label[: width - 1] + "…"
+        speakers = "—" if r.speakers is None else str(r.speakers)
+        print(f"{label.ljust(width)}  {r.utterances:>6}  {r.hours:>7.3f}  {speakers:>8}")
+    counts = ds.problem_counts()
+    if counts:
+        print("\nExcluded or flagged, by reason: " + ", ".join(f"{reason} ×{n}" for reason, n in counts.most_common()))
+    _print_problems(ds.problems, args.show)
+    split = result.split
+    print(f"\nHeld-out split (fraction {args.fraction:g}, seed {args.seed}): {len(split.train)} train, {len(split.heldout)} held out; id {split.heldout_id[:19]}…")
+    for note in split.notes:
+        print(f"  note: {note}")
+    if args.json:
+        import dataclasses
+
+        write_json(
+            args.json,
+            {
+                "source": ds.source,
+                "rows_read": ds.rows_read,
+                "valid": len(ds.utterances),
+                "excluded": ds.excluded,
+                "slice_columns": list(ds.slice_columns),
+                "summary": [dataclasses.asdict(r) for r in rows],
+                "problems": [dataclasses.asdict(p) | {"message": str(p)} for p in ds.problems],
+                "split": {"train": len(split.train), "heldout": len(split.heldout), "heldout_id": split.heldout_id, "notes": list(split.notes)},
+            },
+        )
+        print(f"wrote {args.json}")
+    return ExitCode.OK
+
+
+def _evaluation_options(args) -> EvaluationOptions:
+    return EvaluationOptions(args.normalizer, tuple(args.slices), BootstrapOptions(args.bootstrap, args.confidence, args.bootstrap_seed))
+
+
+def cmd_score(args) -> int:
+    from .service import DataSelection, ScoreRequest, example_paths, score_hypotheses
+
+    data, hyp = args.data, args.hyp
+    if data is None and args.test is None:
+        data, example_hyp = example_paths()
+        hyp = hyp or example_hyp
+        print(f"(no --data: scoring the shipped example {data})")
+    if hyp is None:
+        raise BadInputError("--hyp: a hypotheses file is required with --data/--test")
+    request = ScoreRequest(
+        selection=DataSelection(data, args.test, args.part, _load_options(args), SplitOptions(args.fraction, args.seed)),
+        hypotheses=hyp,
+        evaluation=_evaluation_options(args),
+        thresholds=Thresholds(args.max_wer, args.max_slice_wer, args.min_slice_utterances),
+        workspace=args.workspace,
+        strict=args.hyp_strict,
+    )
+    result = score_hypotheses(request, ConsoleProgress())
+    facts = result.report["data"]
+    print(f"run {result.run_id}: {facts['utterances_scored']} utterances scored ({facts['excluded']} rows excluded), held-out id {result.report['heldout_id'][:19]}…")
+    print()
+    print(format_table(result.evaluation.normalized, result.evaluation.raw))
+    _print_problems(result.data.problems, 10, "Data problems")
+    _print_problems(result.hypothesis_problems, 10, "Hypothesis problems")
+    for note in result.data.split.notes if args.part != "all" else ():
+        print(f"note: {note}")
+    _write_outputs(args, result.report, result.evaluation.normalized, result.evaluation.raw, f"Scores of run {result.run_id}", _facts(result.report))
+    if result.missed:
+        print("\nTARGET MISSED:")
+        for line in result.missed:
+            print(f"  {line}")
+        return ExitCode.THRESHOLD_MISSED
+    return ExitCode.OK
+
+
+def _facts(report: dict) -> list[tuple[str, str]]:
+    data = report.get("data", {})
+    facts = [("run", report.get("run_id", "")), ("held-out id", f"`{report.get('heldout_id', '')}`")]
+    if data:
+        facts.append(("data", ", ".join(data.get("sources", []))))
+        facts.append(("utterances scored", f"{data.get('utterances_scored')} ({data.get('excluded')} rows excluded)"))
+    if report.get("hypotheses"):
+        facts.append(("hypotheses", report["hypotheses"]["source"]))
+    if report.get("git_commit"):
+        facts.append(("workbench commit", report["git_commit"]))
+    return facts
+
+
+def _write_outputs(args, report, normalized, raw, title, facts) -> None:
+    if getattr(args, "json", None):
+        write_json(args.json, report)
+        print(f"wrote {args.json}")
+    if getattr(args, "markdown", None):
+        notes = list(report.get("thresholds", {}).get("missed", []))
+        write_markdown(args.markdown, to_markdown(title, normalized, raw, facts, [f"target missed: {m}" for m in notes]))
+        print(f"wrote {args.markdown}")
+
+
+def cmd_runs_list(args) -> int:
+    with RunStore(args.workspace) as store:
+        records = store.runs(args.limit)
+    if not records:
+        print(f"no runs yet in {args.workspace}")
+        return ExitCode.OK
+    print(f"{'run':<22}  {'kind':<8}  {'status':<11}  {'utts':>5}  {'WER %':>7}  normalizer   created")
+    for r in records:
+        wer = pct(r.summary.get("wer")) if r.summary else "—"
+        print(f"{r.id:<22}  {r.kind:<8}  {r.effective_status:<11}  {r.heldout_size or 0:>5}  {wer:>7}  {r.normalizer or '—':<11}  {r.created_at}")
+    return ExitCode.OK
+
+
+def cmd_runs_show(args) -> int:
+    with RunStore(args.workspace) as store:
+        record = store.run(args.run)
+        scores = store.scores(record.id)
+    print(f"run {record.id} ({record.kind}): {record.effective_status}, created {record.created_at}, finished {record.finished_at or '—'}")
+    if record.error:
+        print(f"error: {record.error}")
+    print(f"held-out id {record.heldout_id} ({record.heldout_size} utterances); commit {record.git_commit or '—'}")
+    normalizer = args.normalizer or record.normalizer
+    if normalizer not in scores:
+        print(f"no stored scores for {normalizer} (stored: {', '.join(scores) or 'none'})")
+        return ExitCode.OK if record.status != "succeeded" else ExitCode.BAD_INPUT
+    normalized = scorecard_from_dict(scores[normalizer])
+    raw = scorecard_from_dict(scores.get("raw@1", scores[normalizer]))
+    print()
+    print(format_table(normalized, raw))
+    report = {"run_id": record.id, "kind": record.kind, "status": record.effective_status, "heldout_id": record.heldout_id, "config": record.config,
+              "environment": record.environment, "git_commit": record.git_commit, "timings": record.timings,
+              "scores": {"normalized": scorecard_to_dict(normalized), "raw": scorecard_to_dict(raw)}}
+    _write_outputs(args, report, normalized, raw, f"Scores of run {record.id}", _facts(report))
+    return ExitCode.OK
+
+
+def cmd_rescore(args) -> int:
+    from .service import rescore_run
+
+    options = _evaluation_options(args)
+    run_id, evaluation = rescore_run(args.run, args.workspace, args.normalizer, tuple(args.slices), options.bootstrap)
+    print(f"run {run_id}: rescored from stored hypotheses with {evaluation.normalized.normalizer}\n")
+    print(format_table(evaluation.normalized, evaluation.raw))
+    report = {"run_id": run_id, "kind": "rescore", "scores": {"normalized": scorecard_to_dict(evaluation.normalized), "raw": scorecard_to_dict(evaluation.raw)}}
+    _write_outputs(args, report, evaluation.normalized, evaluation.raw, f"Rescored run {run_id}", [("run", run_id)])
+    return ExitCode.OK
+
+
+def cmd_normalizers(args) -> int:
+    for n in available_normalizers():
+        print(f"{n.id:<22} {n.description}")
+    return ExitCode.OK
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {
+        ("data", "inspect"): cmd_data_inspect,
+        ("score", None): cmd_score,
+        ("runs", "list"): cmd_runs_list,
+        ("runs", "show"): cmd_runs_show,
+        ("rescore", None): cmd_rescore,
+        ("normalizers", None): cmd_normalizers,
+    }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
+    try:
+        return int(handler(args))
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return int(exc.exit_code)
+    except ValueError as exc:  # option dataclasses validate once and quote the bad value
+        print(f"error: {exc}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
+    except KeyboardInterrupt:
+        print("\ncancelled", file=sys.stderr)
+        return int(ExitCode.CANCELLED)
+    except BrokenPipeError:
+        return int(ExitCode.OK)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

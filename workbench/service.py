@@ -1,0 +1,282 @@
+"""The service layer: what a command does, as functions the CLI and the TUI both call.
+
+Nothing here prints or parses arguments; it takes frozen requests, reports progress
+through a callback, and returns frozen results. Every scoring path goes through
+`workbench.evaluation.evaluate`, and every stored run through `RunStore`.
+"""
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from .dataset import Dataset, Problem, Utterance, default_slice_columns
+from .environment import environment, git_commit
+from .errors import BadInputError, CancelledError
+from .evaluation import Evaluation, EvaluationOptions, Thresholds, check_thresholds, evaluate
+from .hypotheses import load_hypotheses, match_hypotheses
+from .manifest import LoadOptions, load_dataset
+from .normalizers import get_normalizer
+from .runstore import DEFAULT_WORKSPACE, RunStore, StoredHypothesis
+from .scoring import scorecard_to_dict
+from .split import Split, SplitOptions, split_dataset, split_with_test
+
+__all__ = [
+    "DataSelection",
+    "SelectedData",
+    "select_data",
+    "ScoreRequest",
+    "ScoreResult",
+    "score_hypotheses",
+    "rescore_run",
+    "InspectResult",
+    "inspect_data",
+    "example_paths",
+]
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+PARTS = ("all", "heldout", "train")
+
+
+@dataclass(frozen=True)
+class DataSelection:
+    """Which utterances to use: a dataset, optionally a separate test manifest, and a part."""
+
+    data: str | None = None  # manifest, folder, save_to_disk folder or hf:NAME
+    test: str | None = None  # a separate held-out manifest, used whole
+    part: str = "all"  # all | heldout | train (with --test: heldout = the test manifest)
+    load: LoadOptions = field(default_factory=LoadOptions)
+    split: SplitOptions = field(default_factory=SplitOptions)
+
+    def __post_init__(self) -> None:
+        if self.part not in PARTS:
+            raise ValueError(f"part must be one of {', '.join(PARTS)}, got {self.part!r}")
+        if self.data is None and self.test is None:
+            raise ValueError("a data selection needs data or test")
+
+
+@dataclass(frozen=True)
+class SelectedData:
+    utterances: tuple[Utterance, ...]  # the utterances to score
+    split: Split  # train/held-out, with the held-out identity
+    datasets: tuple[Dataset, ...]  # what was loaded, with its problems
+    slice_columns: tuple[str, ...]  # all slice columns the data has
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(p for d in self.datasets for p in d.problems)
+
+
+def _stage(progress: Progress | None, stage: str):
+    return None if progress is None else (lambda done, total: progress(stage, done, total))
+
+
+def select_data(selection: DataSelection, progress: Progress | None = None) -> SelectedData:
+    datasets = []
+    if selection.test is not None:
+        test = load_dataset(selection.test, selection.load, _stage(progress, f"checking {selection.test}"))
+        datasets.append(test)
+        train_utts: tuple[Utterance, ...] = ()
+        if selection.data is not None:
+            train_ds = load_dataset(selection.data, selection.load, _stage(progress, f"checking {selection.data}"))
+            datasets.append(train_ds)
+            train_utts = train_ds.utterances
+        split = split_with_test(train_utts, test.utterances)
+        part = "heldout" if selection.part == "all" else selection.part
+    else:
+        ds = load_dataset(selection.data, selection.load, _stage(progress, f"checking {selection.data}"))
+        datasets.append(ds)
+        split = split_dataset(ds.utterances, selection.split)
+        part = selection.part
+    if part == "heldout":
+        chosen = split.heldout
+    elif part == "train":
+        chosen = split.train
+    else:
+        chosen = datasets[0].utterances
+    columns: list[str] = []
+    for d in datasets:
+        columns.extend(c for c in d.slice_columns if c not in columns)
+    return SelectedData(tuple(chosen), split, tuple(datasets), tuple(columns))
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    selection: DataSelection
+    hypotheses: str  # path to a CSV/TSV/JSONL hypotheses file
+    evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)  # empty slice_columns -> defaults
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    workspace: str = DEFAULT_WORKSPACE
+    strict: bool = False  # a missing or unknown hypothesis is an error, not a warning
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    run_id: str
+    evaluation: Evaluation
+    data: SelectedData
+    hypothesis_problems: tuple[Problem, ...]
+    missed: tuple[str, ...]  # thresholds missed, in words
+    report: dict  # the self-describing JSON report
+
+
+def _identity_of(selection: DataSelection, data: SelectedData) -> str:
+    from .split import heldout_identity
+
+    # The identity of what was scored: the held-out id when the held-out part was scored.
+    if data.utterances == data.split.heldout:
+        return data.split.heldout_id
+    return heldout_identity(data.utterances)
+
+
+def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) -> ScoreResult:
+    started = time.perf_counter()
+    data = select_data(request.selection, progress)
+    if not data.utterances:
+        raise BadInputError(f"{request.selection.test or request.selection.data}: no valid utterances to score")
+    hyps = load_hypotheses(request.hypotheses)
+    matched, match_problems = match_hypotheses(hyps, data.utterances)
+    hyp_problems = tuple(hyps.problems) + tuple(match_problems)
+    if request.strict and hyp_problems:
+        raise BadInputError(str(hyp_problems[0]))
+    columns = request.evaluation.slice_columns or default_slice_columns(data.utterances, data.slice_columns)
+    unknown = [c for c in columns if c not in data.slice_columns]
+    if unknown:
+        raise BadInputError(f"--slices: unknown column {unknown[0]!r} (the data has: {', '.join(data.slice_columns) or 'none'})")
+    options = EvaluationOptions(request.evaluation.normalizer, tuple(columns), request.evaluation.bootstrap)
+    normalizer = get_normalizer(options.normalizer)
+    loaded = time.perf_counter()
+
+    config = {
+        "command": "score",
+        "data": request.selection.data,
+        "test": request.selection.test,
+        "part": request.selection.part,
+        "hypotheses": request.hypotheses,
+        "load_options": asdict(request.selection.load),
+        "split_options": asdict(request.selection.split),
+        "normalizer": normalizer.id,
+        "slice_columns": list(columns),
+        "bootstrap": asdict(options.bootstrap),
+        "thresholds": asdict(request.thresholds),
+    }
+    identity = _identity_of(request.selection, data)
+    with RunStore(request.workspace) as store:
+        run_id = store.begin_run("score", config, environment(), identity, len(data.utterances), normalizer.id, git_commit())
+        try:
+            store.add_hypotheses(
+                run_id,
+                (
+                    StoredHypothesis(u.id, u.reference, matched.get(u.id, ""), dict(u.slices), None if u.id in matched else {"missing": True})
+                    for u in data.utterances
+                ),
+            )
+            evaluation = evaluate(data.utterances, matched, options)
+            missed = tuple(check_thresholds(evaluation.normalized, request.thresholds))
+            scored = time.perf_counter()
+            timings = {"load_s": round(loaded - started, 3), "score_s": round(scored - loaded, 3)}
+            summary = {
+                "utterances": len(data.utterances),
+                "wer": evaluation.normalized.overall.wer,
+                "raw_wer": evaluation.raw.overall.wer,
+                "cer": evaluation.normalized.overall.cer,
+                "missed": list(missed),
+            }
+            store.finish_run(
+                run_id,
+                {evaluation.normalized.normalizer: scorecard_to_dict(evaluation.normalized), evaluation.raw.normalizer: scorecard_to_dict(evaluation.raw)},
+                timings,
+                summary,
+            )
+            record = store.run(run_id)
+        except KeyboardInterrupt:
+            store.end_run(run_id, "cancelled", "interrupted by the user")
+            raise CancelledError(f"run {run_id} cancelled; nothing was scored") from None
+        except BaseException as exc:
+            store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+
+    report = {
+        "run_id": run_id,
+        "kind": "score",
+        "created_at": record.created_at,
+        "status": record.status,
+        "heldout_id": identity,
+        "data": _data_facts(data),
+        "hypotheses": {"source": hyps.source, "matched": len(matched), "problems": [str(p) for p in hyp_problems]},
+        "normalizer": {"id": normalizer.id, "description": normalizer.description},
+        "thresholds": {**asdict(request.thresholds), "missed": list(missed)},
+        "config": config,
+        "environment": record.environment,
+        "git_commit": record.git_commit,
+        "timings": timings,
+        "scores": {"normalized": scorecard_to_dict(evaluation.normalized), "raw": scorecard_to_dict(evaluation.raw)},
+    }
+    return ScoreResult(run_id, evaluation, data, hyp_problems, missed, report)
+
+
+def _data_facts(data: SelectedData) -> dict:
+    return {
+        "sources": [d.source for d in data.datasets],
+        "rows_read": sum(d.rows_read for d in data.datasets),
+        "utterances_scored": len(data.utterances),
+        "excluded": sum(d.excluded for d in data.datasets),
+        "problems": [str(p) for p in data.problems],
+        "split": {
+            "method": data.split.method,
+            "train": len(data.split.train),
+            "heldout": len(data.split.heldout),
+            "heldout_id": data.split.heldout_id,
+            "notes": list(data.split.notes),
+        },
+    }
+
+
+def rescore_run(
+    run_id: str,
+    workspace: str = DEFAULT_WORKSPACE,
+    normalizer: str | None = None,
+    slice_columns: tuple[str, ...] = (),
+    bootstrap=None,
+) -> tuple[str, Evaluation]:
+    """Recompute a stored run's scores from its stored hypotheses (no transcription)."""
+    with RunStore(workspace) as store:
+        record = store.run(run_id)
+        hyps = store.hypotheses(record.id)
+        if not hyps:
+            raise BadInputError(f"run {record.id} has no stored hypotheses to rescore")
+        config = record.config
+        from .bootstrap import BootstrapOptions
+
+        options = EvaluationOptions(
+            normalizer or config.get("normalizer", "auto"),
+            tuple(slice_columns or config.get("slice_columns", ())),
+            bootstrap or BootstrapOptions(**config.get("bootstrap", {})),
+        )
+        evaluation = evaluate(hyps, {h.utterance_id: h.hypothesis for h in hyps}, options)
+        if record.status == "succeeded":
+            store.put_scores(record.id, evaluation.normalized.normalizer, scorecard_to_dict(evaluation.normalized))
+            store.put_scores(record.id, evaluation.raw.normalizer, scorecard_to_dict(evaluation.raw))
+        return record.id, evaluation
+
+
+@dataclass(frozen=True)
+class InspectResult:
+    dataset: Dataset
+    split: Split
+    slice_columns: tuple[str, ...]  # the columns worth a per-slice summary
+
+
+def inspect_data(spec: str, load: LoadOptions = LoadOptions(), split: SplitOptions = SplitOptions(), progress: Progress | None = None) -> InspectResult:
+    """Load and validate a dataset, and show the held-out split it would get."""
+    dataset = load_dataset(spec, load, _stage(progress, f"checking {spec}"))
+    columns = default_slice_columns(dataset.utterances, dataset.slice_columns)
+    return InspectResult(dataset, split_dataset(dataset.utterances, split), columns)
+
+
+def example_paths() -> tuple[str, str]:
+    """The shipped example: a manifest of synthetic clips and real Whisper hypotheses of them."""
+    from importlib.resources import files
+
+    folder = files("workbench") / "examples" / "mini"
+    return str(folder / "manifest.csv"), str(folder / "hypotheses.jsonl")
