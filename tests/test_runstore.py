@@ -1,0 +1,95 @@
+"""The run store: complete records, crash safety, rescoring from stored hypotheses."""
+
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from workbench.bootstrap import BootstrapOptions
+from workbench.errors import RunNotFoundError
+from workbench.runstore import RunStore, StoredHypothesis
+from workbench.service import rescore_run
+
+
+def _hyps():
+    return [
+        StoredHypothesis("a", "Seven cats.", "7 cats", {"language": "en", "accent": "x"}),
+        StoredHypothesis("b", "The dog ran.", "the dog ran", {"language": "en", "accent": "y"}, {"avg_logprob": -0.2}),
+    ]
+
+
+def test_a_run_is_stored_whole(tmp_path):
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("score", {"normalizer": "auto@1", "slice_columns": ["accent"]}, {"packages": {"jiwer": "4"}}, "sha256:x", 2, "auto@1", "abc")
+        assert store.run(run).status == "running"
+        store.add_hypotheses(run, _hyps())
+        store.finish_run(run, {"auto@1": {"k": 1}}, {"score_s": 0.1}, {"wer": 0.0})
+        record = store.run(run)
+        assert record.status == "succeeded" and record.finished_at
+        assert (record.heldout_id, record.heldout_size, record.git_commit) == ("sha256:x", 2, "abc")
+        assert record.environment == {"packages": {"jiwer": "4"}}
+        assert [h.utterance_id for h in store.hypotheses(run)] == ["a", "b"]
+        assert store.hypotheses(run)[1].extra == {"avg_logprob": -0.2}
+        assert store.scores(run) == {"auto@1": {"k": 1}}
+        assert store.resolve(run[:12]) == run
+        assert store.resolve("latest") == run
+
+
+def test_failed_scoring_never_looks_complete(tmp_path):
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("score", {}, {})
+        store.add_hypotheses(run, _hyps())
+        with pytest.raises(TypeError):
+            store.finish_run(run, {"auto@1": {"bad": object()}}, {}, {})  # not JSON: fails mid-transaction
+        assert store.run(run).status == "running"
+        assert store.scores(run) == {}
+        assert len(store.hypotheses(run)) == 2  # what finished before is kept
+        store.end_run(run, "failed", "TypeError: boom")
+        assert store.run(run).status == "failed" and "boom" in store.run(run).error
+
+
+def test_a_crashed_process_leaves_an_interrupted_run(tmp_path):
+    code = (
+        "import os, sys; from workbench.runstore import RunStore, StoredHypothesis;"
+        f"s = RunStore({str(tmp_path)!r}); r = s.begin_run('bench', {{}}, {{}});"
+        "s.add_hypotheses(r, [StoredHypothesis('a', 'x', 'x', {})]); print(r, flush=True); os._exit(9)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    run_id = out.stdout.strip()
+    with RunStore(tmp_path) as store:
+        record = store.run(run_id)
+        assert record.status == "running"
+        assert record.effective_status == "interrupted"
+        assert len(store.hypotheses(run_id)) == 1
+
+
+def test_unknown_run_is_a_clear_error(tmp_path):
+    with RunStore(tmp_path) as store:
+        with pytest.raises(RunNotFoundError, match="nope"):
+            store.run("nope")
+
+
+def test_status_is_constrained(tmp_path):
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("score", {}, {})
+        with pytest.raises(ValueError):
+            store.end_run(run, "succeeded")
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE runs SET status = 'done' WHERE id = ?", (run,))
+
+
+def test_rescore_from_stored_hypotheses(tmp_path):
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("score", {"normalizer": "auto@1", "slice_columns": ["accent"], "bootstrap": {"resamples": 100, "confidence": 0.95, "seed": 1}}, {})
+        store.add_hypotheses(run, _hyps())
+        store.finish_run(run, {}, {}, {})
+    run_id, evaluation = rescore_run(run, str(tmp_path), "raw")
+    assert evaluation.normalized.normalizer == "raw@1"
+    assert evaluation.normalized.overall.errors == 4  # Seven/7, cats./cats, The/the, ran./ran
+    _, auto = rescore_run(run, str(tmp_path))
+    assert auto.normalized.overall.wer == 0.0
+    with RunStore(tmp_path) as store:
+        assert set(store.scores(run)) == {"raw@1", "auto@1"}
+        assert store.scores(run)["auto@1"]["overall"]["wer"] == 0.0
