@@ -6,9 +6,6 @@ Accepted: CSV/TSV with a key column (`id`/`utt_id`/`utterance_id`/`key`, or
 id, the audio path as written in the manifest, or the audio file's absolute path.
 """
 
-import csv
-import io
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +13,7 @@ from typing import Sequence
 
 from .dataset import Problem, Utterance
 from .errors import BadInputError
-from .manifest import _read_text
+from .tabular import PROBLEM, read_table
 
 __all__ = ["HypothesisSet", "load_hypotheses", "match_hypotheses"]
 
@@ -40,31 +37,8 @@ def load_hypotheses(path: str | os.PathLike) -> HypothesisSet:
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"{path}: no such hypotheses file")
-    text = _read_text(path)
-    rows: list[tuple[int, dict]] = []
-    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
-        header: list[str] = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                rows.append((number, {"__problem__": f"not valid JSON ({exc.msg})"}))
-                continue
-            if not isinstance(obj, dict):
-                rows.append((number, {"__problem__": "expected a JSON object"}))
-                continue
-            header.extend(k for k in obj if k not in header)
-            rows.append((number, obj))
-    else:
-        delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in text.split("\n", 1)[0] else ","
-        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
-        header = list(reader.fieldnames or [])
-        line = 2
-        for row in reader:
-            start, line = line, reader.line_num + 1
-            rows.append((start, row))
+    table = read_table(path)
+    header, rows = table.header, table.rows
     key_col, text_col = _pick(header, KEY_COLUMNS), _pick(header, TEXT_COLUMNS)
     if key_col is None:
         raise BadInputError(f"{path}: missing key column (expected one of: {', '.join(KEY_COLUMNS)}; found: {', '.join(header) or 'none'})")
@@ -74,8 +48,8 @@ def load_hypotheses(path: str | os.PathLike) -> HypothesisSet:
     problems: list[Problem] = []
     first_row: dict[str, int] = {}
     for number, row in rows:
-        if "__problem__" in row:
-            problems.append(Problem(str(path), number, row["__problem__"]))
+        if PROBLEM in row:
+            problems.append(Problem(str(path), number, row[PROBLEM]))
             continue
         key = str(row.get(key_col) or "").strip()
         if not key:

@@ -7,9 +7,6 @@ reported with its row number and reason. `strict=True` turns the first problem i
 error instead.
 """
 
-import csv
-import io
-import json
 import os
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 from .audio import AudioDecodeError, Preprocessing, load_audio, probe
 from .dataset import AudioSource, Dataset, Problem, Utterance
 from .errors import BadInputError
+from .tabular import JSONL_SUFFIXES, PROBLEM, read_table, read_text
 
 __all__ = ["LoadOptions", "load_dataset", "AUDIO_EXTENSIONS", "COLUMN_ALIASES"]
 
@@ -77,77 +75,19 @@ def load_dataset(spec: str | os.PathLike, options: LoadOptions = LoadOptions(), 
     if not path.exists():
         raise BadInputError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return _load_jsonl(path, options, progress)
-    if suffix in (".csv", ".tsv", ".txt"):
-        return _load_delimited(path, options, progress)
+    if suffix in JSONL_SUFFIXES or suffix in (".csv", ".tsv", ".txt"):
+        return _load_table(path, options, progress)
     raise BadInputError(f"{path}: unknown manifest type {suffix!r} (expected .csv, .tsv, .jsonl or a folder)")
 
 
 # --------------------------------------------------------------------------- readers
 
 
-def _read_text(path: Path) -> str:
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise BadInputError(
-            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
-        ) from None
-
-
-def _load_delimited(path: Path, options: LoadOptions, progress) -> Dataset:
-    text = _read_text(path)
-    first_line = text.split("\n", 1)[0]
-    if path.suffix.lower() == ".tsv" or ("\t" in first_line and "," not in first_line):
-        delimiter = "\t"
-    else:
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise BadInputError(f"{path}: empty manifest (no header line)") from None
-    header = [h.strip() for h in header]
-
-    def rows() -> Iterator[tuple[int, dict]]:
-        line = 2
-        for values in reader:
-            start, line = line, reader.line_num + 1
-            if not any(v.strip() for v in values):
-                continue  # blank line
-            if len(values) != len(header):
-                yield start, {"__problem__": f"row has {len(values)} fields, the header has {len(header)}"}
-                continue
-            yield start, dict(zip(header, values))
-
-    return _build(str(path), path.parent, header, rows(), options, progress)
-
-
-def _load_jsonl(path: Path, options: LoadOptions, progress) -> Dataset:
-    text = _read_text(path)
-    parsed: list[tuple[int, dict]] = []
-    header: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            parsed.append((number, {"__problem__": f"not valid JSON ({exc.msg})"}))
-            continue
-        if not isinstance(obj, dict):
-            parsed.append((number, {"__problem__": f"expected a JSON object, got {type(obj).__name__}"}))
-            continue
-        for key in obj:
-            if key not in header:
-                header.append(key)
-        parsed.append((number, {k: ("" if v is None else v) for k, v in obj.items()}))
-    if not parsed:
-        raise BadInputError(f"{path}: empty manifest (no JSON lines)")
-    return _build(str(path), path.parent, header, iter(parsed), options, progress)
+def _load_table(path: Path, options: LoadOptions, progress) -> Dataset:
+    table = read_table(path)
+    if not table.header:
+        raise BadInputError(f"{path}: empty manifest (no header line or records)")
+    return _build(str(path), path.parent, table.header, iter(table.rows), options, progress)
 
 
 def _load_folder(folder: Path, options: LoadOptions, progress) -> Dataset:
@@ -166,13 +106,13 @@ def _load_folder(folder: Path, options: LoadOptions, progress) -> Dataset:
             if nested:
                 row["folder"] = audio.parent.relative_to(folder).as_posix()
             if not transcript.exists():
-                row["__problem__"] = f"no transcript file {transcript.name} beside {relative}"
+                row[PROBLEM] = f"no transcript file {transcript.name} beside {relative}"
                 row["__field__"] = "text"
             else:
                 try:
-                    row["text"] = _read_text(transcript).strip()
+                    row["text"] = read_text(transcript).strip()
                 except BadInputError as exc:
-                    row["__problem__"] = str(exc).split(": ", 1)[-1]
+                    row[PROBLEM] = str(exc).split(": ", 1)[-1]
                     row["__field__"] = "text"
             yield number, row
 
@@ -262,8 +202,8 @@ def _build(
     rows_read = 0
     for number, row in rows:
         rows_read += 1
-        if "__problem__" in row:
-            report(Problem(source, number, row["__problem__"], field=row.get("__field__")))
+        if PROBLEM in row:
+            report(Problem(source, number, row[PROBLEM], field=row.get("__field__")))
             continue
         audio_value = row.get(columns["audio"], "")
         reference = row.get(columns["text"], "")

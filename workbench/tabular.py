@@ -1,0 +1,83 @@
+"""Read CSV, TSV and JSONL files into numbered rows, for manifests and hypotheses alike.
+
+A row that cannot be parsed does not stop the file: it comes back as a row carrying a
+`__problem__` reason and its line number, so the caller can exclude and report it.
+"""
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadInputError
+
+__all__ = ["Table", "read_text", "read_table", "PROBLEM", "JSONL_SUFFIXES"]
+
+PROBLEM = "__problem__"  # key of a row that could not be parsed; its value says why
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+@dataclass(frozen=True)
+class Table:
+    header: list[str]  # column names in order of first appearance
+    rows: list[tuple[int, dict]]  # (1-based line number, row)
+
+
+def read_text(path: Path) -> str:
+    """UTF-8 (with or without BOM), or a one-line error naming the file and line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise BadInputError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
+        ) from None
+
+
+def read_table(path: Path) -> Table:
+    text = read_text(path)
+    if path.suffix.lower() in JSONL_SUFFIXES:
+        return _jsonl(text)
+    return _delimited(path, text)
+
+
+def _jsonl(text: str) -> Table:
+    header: list[str] = []
+    rows: list[tuple[int, dict]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append((number, {PROBLEM: f"not valid JSON ({exc.msg})"}))
+            continue
+        if not isinstance(obj, dict):
+            rows.append((number, {PROBLEM: f"expected a JSON object, got {type(obj).__name__}"}))
+            continue
+        header.extend(k for k in obj if k not in header)
+        rows.append((number, {k: ("" if v is None else v) for k, v in obj.items()}))
+    return Table(header, rows)
+
+
+def _delimited(path: Path, text: str) -> Table:
+    first_line = text.split("\n", 1)[0]
+    tab = path.suffix.lower() == ".tsv" or ("\t" in first_line and "," not in first_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tab else ",")
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        return Table([], [])
+    rows: list[tuple[int, dict]] = []
+    line = 2
+    for values in reader:
+        start, line = line, reader.line_num + 1  # a quoted field may span several lines
+        if not any(v.strip() for v in values):
+            continue
+        if len(values) != len(header):
+            rows.append((start, {PROBLEM: f"row has {len(values)} fields, the header has {len(header)}"}))
+            continue
+        rows.append((start, dict(zip(header, values))))
+    return Table(header, rows)
