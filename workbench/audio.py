@@ -5,6 +5,7 @@ else falls back to librosa's audioread path. Resampling uses soxr through libros
 """
 
 import io
+import os
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -59,15 +60,20 @@ def _open(source: AudioSource):
     return source.path if source.path is not None else io.BytesIO(source.data)
 
 
-def probe(source: AudioSource) -> AudioInfo:
-    """Read the header only (fast); fall back to a full decode for odd formats."""
+def _check_present(source: AudioSource) -> None:
+    """The same clear message for a missing or empty file, whichever reader comes next."""
     if source.path is not None:
-        import os
-
         if not os.path.exists(source.path):
             raise AudioDecodeError("file not found")
         if os.path.getsize(source.path) == 0:
             raise AudioDecodeError("file is empty (0 bytes)")
+    elif not source.data:
+        raise AudioDecodeError("audio is empty (0 bytes)")
+
+
+def probe(source: AudioSource) -> AudioInfo:
+    """Read the header only (fast); fall back to a full decode for odd formats."""
+    _check_present(source)
     try:
         info = soundfile.info(_open(source))
         if info.frames <= 0 or info.samplerate <= 0:
@@ -99,11 +105,7 @@ def _decode_fallback(source: AudioSource) -> tuple[np.ndarray, int, int]:
 
 def load_audio(source: AudioSource, preprocessing: Preprocessing = Preprocessing()) -> np.ndarray:
     """Decode, down-mix to mono, resample, then trim and normalize as configured."""
-    if source.path is not None:
-        import os
-
-        if not os.path.exists(source.path):
-            raise AudioDecodeError("file not found")
+    _check_present(source)
     try:
         data, rate = soundfile.read(_open(source), dtype="float32", always_2d=True)
         mono = data.mean(axis=1)

@@ -77,13 +77,22 @@ def match_hypotheses(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> tu
             aliases.setdefault(u.audio.path, u.id)
             aliases.setdefault(os.path.realpath(u.audio.path), u.id)
     matched: dict[str, str] = {}
+    matched_by: dict[str, str] = {}
     problems: list[Problem] = []
     for key, text in hyps.by_key.items():
-        utt_id = aliases.get(key) or aliases.get(os.path.realpath(key)) if os.path.isabs(key) else aliases.get(key)
+        utt_id = aliases.get(key)
+        if utt_id is None and os.path.isabs(key):
+            utt_id = aliases.get(os.path.realpath(key))
         if utt_id is None:
             problems.append(Problem(hyps.source, None, f"key {key!r} matches no utterance in the data", kind="warning"))
             continue
-        matched.setdefault(utt_id, text)
+        if utt_id in matched:
+            problems.append(
+                Problem(hyps.source, None, f"two hypotheses for utterance {utt_id!r} (keys {matched_by[utt_id]!r} and {key!r}); the first is used", utterance_id=utt_id, kind="warning")
+            )
+            continue
+        matched[utt_id] = text
+        matched_by[utt_id] = key
     for u in utterances:
         if u.id not in matched:
             problems.append(Problem(hyps.source, None, f"no hypothesis for utterance {u.id!r}: scored as empty", utterance_id=u.id, kind="warning"))

@@ -86,6 +86,9 @@ def load_dataset(spec: str | os.PathLike, options: LoadOptions = LoadOptions(), 
 def _load_table(path: Path, options: LoadOptions, progress) -> Dataset:
     table = read_table(path)
     if not table.header:
+        if table.rows:  # every record failed to parse: say why the first one did
+            number, row = table.rows[0]
+            raise BadInputError(f"{path}:{number}: {row[PROBLEM]} (no readable record in the file)")
         raise BadInputError(f"{path}: empty manifest (no header line or records)")
     return _build(str(path), path.parent, table.header, iter(table.rows), options, progress)
 
@@ -187,8 +190,8 @@ def _build(
     problems: list[Problem] = []
 
     def report(problem: Problem) -> None:
-        if options.strict:
-            raise BadInputError(str(problem))
+        if options.strict and problem.row is None:
+            raise BadInputError(str(problem))  # a file-level problem: nothing else matters
         problems.append(problem)
 
     if options.strict:
@@ -213,7 +216,7 @@ def _build(
             report(Problem(source, number, "empty audio field", field=columns["audio"]))
             continue
         utt_id = str(row.get(columns["id"], "")).strip() if columns["id"] else ""
-        utt_id = utt_id or (audio_value if isinstance(audio_value, str) else audio.describe()) or f"{row_label}-{number}"
+        utt_id = utt_id or (audio_value.strip() if isinstance(audio_value, str) else audio.label or audio.path) or f"{row_label}-{number}"
         if utt_id in seen:
             report(Problem(source, number, f"duplicate utterance id {utt_id!r} (first at {row_label} {seen[utt_id]})", field=columns["id"] or columns["audio"], utterance_id=utt_id))
             continue
@@ -237,6 +240,11 @@ def _build(
     if options.language and "language" not in slice_columns:
         slice_columns = ("language",) + slice_columns
     utterances = _check_audio(source, candidates, options, report, progress, columns["audio"])
+    # Text checks run before audio checks; report in row order, and in strict mode fail
+    # on the earliest bad row, not on the first check that happened to run.
+    problems.sort(key=lambda p: (p.row is not None, p.row or 0))
+    if options.strict and problems:
+        raise BadInputError(str(problems[0]))
     return Dataset(source, tuple(utterances), tuple(problems), slice_columns, rows_read)
 
 
