@@ -76,3 +76,13 @@ def test_unknown_normalizer_or_version_is_refused(bad):
 @pytest.mark.parametrize("language, english", [("en", True), ("EN-us", True), ("english", True), ("de", False), (None, False), ("", False)])
 def test_is_english(language, english):
     assert is_english(language) is english
+
+
+def test_normalize_many_in_parallel_equals_serial(monkeypatch):
+    import workbench.normalizers as module
+
+    monkeypatch.setattr(module, "PARALLEL_MIN_TEXTS", 10)
+    texts = [f"Twenty {w} patients, Mr. Smith's {i} tablets." for i, w in enumerate(["one", "two", "three"] * 40)]
+    languages = ["en", "de", None] * 40
+    auto = get_normalizer("auto")
+    assert module.normalize_many(auto, texts, languages) == [auto(t, lang) for t, lang in zip(texts, languages)]

@@ -48,7 +48,7 @@ def slice_rng(options: BootstrapOptions, utterance_ids) -> np.random.Generator:
     return np.random.default_rng([options.seed, digest])
 
 
-# Keep each gathered block near 16M indices (64 MB of int32) whatever the slice size.
+# Keep each block near 16M draws (~0.3 GB of index, offset and count arrays at peak).
 _BLOCK_CELLS = 16_000_000
 
 
@@ -70,15 +70,19 @@ def ratio_intervals(
     if n == 0 or options.resamples == 0:
         return [None] * k
     ratios = np.empty((k, options.resamples))
+    # Sums over a resample = (how often each utterance was drawn) @ (its counts): one
+    # bincount and one small matrix product per block, exact for integer counts < 2**53.
+    columns = np.hstack([numerators.T, denominators.T])  # (n, 2k)
     block = max(1, _BLOCK_CELLS // n)
     for start in range(0, options.resamples, block):
         stop = min(options.resamples, start + block)
         index = rng.integers(0, n, size=(stop - start, n), dtype=np.int32)
-        for row in range(k):
-            num = numerators[row][index].sum(axis=1)
-            den = denominators[row][index].sum(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios[row, start:stop] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+        offsets = (np.arange(stop - start, dtype=np.int64) * n)[:, None]
+        drawn = np.bincount((index + offsets).ravel(), minlength=(stop - start) * n).reshape(stop - start, n)
+        sums = drawn.astype(np.float64) @ columns  # (block, 2k)
+        num, den = sums[:, :k].T, sums[:, k:].T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratios[:, start:stop] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
     alpha = (1.0 - options.confidence) / 2.0
     out: list[Interval | None] = []
     for row in range(k):

@@ -9,7 +9,7 @@ from typing import Mapping, Sequence
 
 from .bootstrap import BootstrapOptions
 from .normalizers import get_normalizer
-from .scoring import Scorable, Scorecard, UtteranceScore, score
+from .scoring import Scorable, Scorecard, UtteranceScore, score_many
 
 __all__ = ["EvaluationOptions", "Evaluation", "Thresholds", "evaluate", "check_thresholds"]
 
@@ -53,8 +53,9 @@ class Thresholds:
 
 def evaluate(utterances: Sequence[Scorable], hypotheses: Mapping[str, str], options: EvaluationOptions) -> Evaluation:
     normalizer = get_normalizer(options.normalizer)
-    normalized, per_utterance = score(utterances, hypotheses, normalizer, options.slice_columns, options.bootstrap)
-    raw, _ = score(utterances, hypotheses, get_normalizer("raw"), options.slice_columns, options.bootstrap)
+    (normalized, per_utterance), (raw, _) = score_many(
+        utterances, hypotheses, [normalizer, get_normalizer("raw")], options.slice_columns, options.bootstrap
+    )
     return Evaluation(normalized, raw, tuple(per_utterance), options)
 
 

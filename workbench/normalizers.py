@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
-__all__ = ["Normalizer", "get_normalizer", "available_normalizers", "is_english"]
+__all__ = ["Normalizer", "get_normalizer", "available_normalizers", "is_english", "normalize_many"]
 
 
 @dataclass(frozen=True)
@@ -72,11 +72,42 @@ def multilingual(text: str, language: str | None = None) -> str:
     return _collapse("".join(out))
 
 
+def _whisper_normalizers_module():
+    """openai-whisper's `normalizers` subpackage, without importing `whisper` itself.
+
+    `import whisper.normalizers` runs `whisper/__init__.py`, which imports torch and the
+    model code: over a second of start-up for a pure-text function, in every CLI call and
+    every worker. The subpackage has no such dependency, so it is loaded from the
+    installed package's files under a private name. The code run is Whisper's own.
+    """
+    import sys
+
+    if "whisper.normalizers" in sys.modules:  # already paid for: use it
+        return sys.modules["whisper.normalizers"]
+    name = "_workbench_whisper_normalizers"
+    if name in sys.modules:
+        return sys.modules[name]
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("whisper")  # locates the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("openai-whisper is not installed (pip install openai-whisper)")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "normalizers"
+    sub = importlib.util.spec_from_file_location(name, folder / "__init__.py", submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(sub)
+    sys.modules[name] = module
+    try:
+        sub.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
 @lru_cache(maxsize=1)
 def _whisper_english():
-    from whisper.normalizers import EnglishTextNormalizer
-
-    return EnglishTextNormalizer()
+    return _whisper_normalizers_module().EnglishTextNormalizer()
 
 
 _LONE_ONE = re.compile(r"(?<!\S)one(?!\S)")
@@ -145,3 +176,51 @@ def get_normalizer(name: str) -> Normalizer:
     if wanted and wanted != normalizer.version:
         raise ValueError(f"normalizer {name!r}: only version {normalizer.version} is available")
     return normalizer
+
+
+# Whisper's English normalizer costs ~150 µs a string (dozens of regex passes), the
+# largest part of scoring a big test set. Above this many strings, and only where it is
+# safe, the work is split across forked processes.
+PARALLEL_MIN_TEXTS = 4000
+
+
+def _normalize_chunk(args: tuple[str, list[str], list[str | None]]) -> list[str]:
+    name, texts, languages = args
+    normalizer = get_normalizer(name)
+    return [normalizer(t, lang) for t, lang in zip(texts, languages)]
+
+
+def _usable_cpus() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def normalize_many(normalizer: Normalizer, texts: list[str], languages: list[str | None]) -> list[str]:
+    """`[normalizer(t, lang) ...]`, in parallel for large inputs.
+
+    Forking is only safe while this process runs a single thread (a fork copies locks
+    that other threads may hold), so inside a threaded host, such as the TUI's workers,
+    this stays serial. The result is the same either way.
+    """
+    import multiprocessing
+    import threading
+
+    cpus = _usable_cpus()
+    if len(texts) < PARALLEL_MIN_TEXTS or cpus < 2 or threading.active_count() > 1 or normalizer.name == "raw":
+        return [normalizer(t, lang) for t, lang in zip(texts, languages)]
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform
+        return [normalizer(t, lang) for t, lang in zip(texts, languages)]
+    if normalizer.name in ("whisper-english", "auto"):
+        _whisper_english()  # load once here so every forked worker inherits it
+    workers = min(cpus, 8)
+    size = -(-len(texts) // workers)
+    chunks = [(normalizer.name, texts[i : i + size], languages[i : i + size]) for i in range(0, len(texts), size)]
+    with context.Pool(len(chunks)) as pool:
+        parts = pool.map(_normalize_chunk, chunks)
+    return [t for part in parts for t in part]

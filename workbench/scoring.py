@@ -12,9 +12,10 @@ from typing import Iterable, Mapping, Protocol, Sequence
 
 import jiwer
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from .bootstrap import BootstrapOptions, Interval, ratio_intervals, slice_rng
-from .normalizers import Normalizer
+from .normalizers import Normalizer, normalize_many
 
 __all__ = [
     "UtteranceScore",
@@ -23,7 +24,9 @@ __all__ = [
     "Scorecard",
     "align",
     "aggregate",
+    "aggregate_many",
     "score",
+    "score_many",
     "scorecard_to_dict",
     "scorecard_from_dict",
 ]
@@ -134,12 +137,13 @@ def align(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[st
     if not ids:
         return []
     words = jiwer.process_words(list(references), list(hypotheses))
-    chars = jiwer.process_characters(list(references), list(hypotheses))
     out = []
     for i, utt_id in enumerate(ids):
         ref_tokens, hyp_tokens = words.references[i], words.hypotheses[i]
         hits, subs, dels, ins, pairs = _counts(words.alignments[i], ref_tokens, hyp_tokens, True)
-        _, c_subs, c_dels, c_ins, _ = _counts(chars.alignments[i], (), (), False)
+        # Character errors need only the edit distance, not an alignment: rapidfuzz's
+        # Levenshtein (the engine under jiwer) on the same strings jiwer's CER uses.
+        ref_chars, hyp_chars = " ".join(ref_tokens), " ".join(hyp_tokens)
         out.append(
             UtteranceScore(
                 utt_id,
@@ -151,8 +155,8 @@ def align(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[st
                 subs,
                 dels,
                 ins,
-                len(chars.references[i]),
-                c_subs + c_dels + c_ins,
+                len(ref_chars),
+                Levenshtein.distance(ref_chars, hyp_chars),
                 pairs,
             )
         )
@@ -164,33 +168,75 @@ def _top_confusions(scores: Iterable[UtteranceScore], n: int) -> tuple[Confusion
     return tuple(Confusion(r, h, c) for (r, h), c in counter.most_common(n))
 
 
-def _slice_score(column, value, scores: list[UtteranceScore], options: BootstrapOptions, top: int) -> SliceScore:
-    errors = np.fromiter((s.errors for s in scores), dtype=np.int64, count=len(scores))
-    words = np.fromiter((s.ref_words for s in scores), dtype=np.int64, count=len(scores))
-    char_errors = np.fromiter((s.char_errors for s in scores), dtype=np.int64, count=len(scores))
-    chars = np.fromiter((s.ref_chars for s in scores), dtype=np.int64, count=len(scores))
-    total_words, total_chars = int(words.sum()), int(chars.sum())
-    wer_ci, cer_ci = ratio_intervals(
-        np.vstack([errors, char_errors]), np.vstack([words, chars]), options, slice_rng(options, (s.id for s in scores))
-    )
-    return SliceScore(
-        column=column,
-        value=value,
-        utterances=len(scores),
-        ref_words=total_words,
-        hyp_words=sum(s.hyp_words for s in scores),
-        substitutions=sum(s.substitutions for s in scores),
-        deletions=sum(s.deletions for s in scores),
-        insertions=sum(s.insertions for s in scores),
-        ref_chars=total_chars,
-        char_errors=int(char_errors.sum()),
-        utterances_with_errors=int((errors > 0).sum()),
-        wer=float(errors.sum()) / total_words if total_words else None,
-        wer_ci=wer_ci if total_words else None,
-        cer=float(char_errors.sum()) / total_chars if total_chars else None,
-        cer_ci=cer_ci if total_chars else None,
-        confusions=_top_confusions(scores, top),
-    )
+def aggregate_many(
+    scored: Sequence[tuple[str, Sequence[UtteranceScore]]],
+    slices_by_id: Mapping[str, Mapping[str, str]],
+    slice_columns: Sequence[str],
+    options: BootstrapOptions = BootstrapOptions(),
+    top_confusions: int = 20,
+    slice_confusions: int = 5,
+) -> list[Scorecard]:
+    """Scorecards for several normalizers of the SAME utterances, from per-utterance counts.
+
+    scored: (normalizer id, per-utterance scores in one shared utterance order) pairs.
+    Each slice is resampled once for all of them (paired resamples: the raw and the
+    normalized interval of a slice come from the same draws), so a second scorecard
+    costs almost nothing in bootstrap time.
+    """
+    if not scored:
+        return []
+    ids = [s.id for s in scored[0][1]]
+    for name, scores in scored:
+        if [s.id for s in scores] != ids:
+            raise ValueError(f"scores for {name} are not over the same utterances in the same order")
+    m, n = len(scored), len(ids)
+
+    def matrix(attribute: str) -> np.ndarray:
+        return np.array([[getattr(s, attribute) for s in scores] for _, scores in scored], dtype=np.int64).reshape(m, n)
+
+    errors, words, hyp_words = matrix("errors"), matrix("ref_words"), matrix("hyp_words")
+    subs, dels, ins = matrix("substitutions"), matrix("deletions"), matrix("insertions")
+    char_errors, chars = matrix("char_errors"), matrix("ref_chars")
+
+    groups: list[tuple[str, str, np.ndarray]] = [("overall", "all", np.arange(n))]
+    for column in slice_columns:
+        members: dict[str, list[int]] = {}
+        for i, utt_id in enumerate(ids):
+            members.setdefault(slices_by_id.get(utt_id, {}).get(column, ""), []).append(i)
+        groups.extend((column, value, np.array(members[value])) for value in sorted(members))
+
+    per_card: list[list[SliceScore]] = [[] for _ in range(m)]
+    for column, value, pos in groups:
+        rng = slice_rng(options, (ids[i] for i in pos))
+        intervals = ratio_intervals(
+            np.vstack([errors[:, pos], char_errors[:, pos]]), np.vstack([words[:, pos], chars[:, pos]]), options, rng
+        )
+        for j, (_, scores) in enumerate(scored):
+            total_words, total_chars = int(words[j, pos].sum()), int(chars[j, pos].sum())
+            per_card[j].append(
+                SliceScore(
+                    column=column,
+                    value=value,
+                    utterances=len(pos),
+                    ref_words=total_words,
+                    hyp_words=int(hyp_words[j, pos].sum()),
+                    substitutions=int(subs[j, pos].sum()),
+                    deletions=int(dels[j, pos].sum()),
+                    insertions=int(ins[j, pos].sum()),
+                    ref_chars=total_chars,
+                    char_errors=int(char_errors[j, pos].sum()),
+                    utterances_with_errors=int((errors[j, pos] > 0).sum()),
+                    wer=float(errors[j, pos].sum()) / total_words if total_words else None,
+                    wer_ci=intervals[j] if total_words else None,
+                    cer=float(char_errors[j, pos].sum()) / total_chars if total_chars else None,
+                    cer_ci=intervals[m + j] if total_chars else None,
+                    confusions=_top_confusions((scores[i] for i in pos), slice_confusions),
+                )
+            )
+    return [
+        Scorecard(name, per_card[j][0], tuple(per_card[j][1:]), options, _top_confusions(scores, top_confusions))
+        for j, (name, scores) in enumerate(scored)
+    ]
 
 
 def aggregate(
@@ -202,17 +248,9 @@ def aggregate(
     top_confusions: int = 20,
     slice_confusions: int = 5,
 ) -> Scorecard:
-    """Per-slice and overall scores from per-utterance counts (no re-alignment)."""
-    scores = list(scores)
-    overall = _slice_score("overall", "all", scores, options, slice_confusions)
-    per_slice = []
-    for column in slice_columns:
-        groups: dict[str, list[UtteranceScore]] = {}
-        for s in scores:
-            groups.setdefault(slices_by_id.get(s.id, {}).get(column, ""), []).append(s)
-        for value in sorted(groups):
-            per_slice.append(_slice_score(column, value, groups[value], options, slice_confusions))
-    return Scorecard(normalizer_id, overall, tuple(per_slice), options, _top_confusions(scores, top_confusions))
+    """Per-slice and overall scores of one normalizer (no re-alignment)."""
+    (card,) = aggregate_many([(normalizer_id, scores)], slices_by_id, slice_columns, options, top_confusions, slice_confusions)
+    return card
 
 
 class Scorable(Protocol):
@@ -226,6 +264,27 @@ class Scorable(Protocol):
     def language(self) -> str | None: ...
 
 
+def score_many(
+    utterances: Sequence[Scorable],
+    hypotheses: Mapping[str, str],
+    normalizers: Sequence[Normalizer],
+    slice_columns: Sequence[str],
+    options: BootstrapOptions = BootstrapOptions(),
+) -> list[tuple[Scorecard, list[UtteranceScore]]]:
+    """Normalize and align once per normalizer, then aggregate all of them together.
+    A missing hypothesis scores as an empty one (every reference word deleted)."""
+    ids = [u.id for u in utterances]
+    per_normalizer = []
+    for normalizer in normalizers:
+        languages = [u.language for u in utterances]
+        texts = [u.reference for u in utterances] + [hypotheses.get(u.id, "") for u in utterances]
+        normalized = normalize_many(normalizer, texts, languages + languages)
+        refs, hyps = normalized[: len(ids)], normalized[len(ids) :]
+        per_normalizer.append((normalizer.id, align(ids, refs, hyps)))
+    cards = aggregate_many(per_normalizer, {u.id: u.slices for u in utterances}, slice_columns, options)
+    return [(card, scores) for card, (_, scores) in zip(cards, per_normalizer)]
+
+
 def score(
     utterances: Sequence[Scorable],
     hypotheses: Mapping[str, str],
@@ -233,12 +292,8 @@ def score(
     slice_columns: Sequence[str],
     options: BootstrapOptions = BootstrapOptions(),
 ) -> tuple[Scorecard, list[UtteranceScore]]:
-    """Normalize, align once, aggregate. A missing hypothesis scores as an empty one."""
-    ids = [u.id for u in utterances]
-    refs = [normalizer(u.reference, u.language) for u in utterances]
-    hyps = [normalizer(hypotheses.get(u.id, ""), u.language) for u in utterances]
-    per_utterance = align(ids, refs, hyps)
-    card = aggregate(per_utterance, {u.id: u.slices for u in utterances}, slice_columns, normalizer.id, options)
+    """One normalizer's scorecard and per-utterance scores."""
+    ((card, per_utterance),) = score_many(utterances, hypotheses, [normalizer], slice_columns, options)
     return card, per_utterance
 
 
