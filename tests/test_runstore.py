@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-from workbench.bootstrap import BootstrapOptions
 from workbench.errors import RunNotFoundError
 from workbench.runstore import RunStore, StoredHypothesis
 from workbench.service import rescore_run

@@ -6,7 +6,7 @@ service, print. Exit codes are `workbench.exit_codes.ExitCode`.
 
 import argparse
 import sys
-from dataclasses import replace
+from pathlib import Path
 
 from . import __version__
 from .bootstrap import BootstrapOptions
@@ -208,7 +208,8 @@ def cmd_score(args) -> int:
     )
     result = score_hypotheses(request, ConsoleProgress())
     facts = result.report["data"]
-    print(f"run {result.run_id}: {facts['utterances_scored']} utterances scored ({facts['excluded']} rows excluded), held-out id {result.report['heldout_id'][:19]}…")
+    excluded = ", ".join(f"{d.excluded} rows excluded from {Path(d.source).name}" for d in result.data.datasets)
+    print(f"run {result.run_id}: {facts['utterances_scored']} utterances scored ({excluded}), held-out id {result.report['heldout_id'][:19]}…")
     print()
     print(format_table(result.evaluation.normalized, result.evaluation.raw))
     _print_problems(result.data.problems, 10, "Data problems")
