@@ -159,6 +159,10 @@ def cmd_data_inspect(args) -> int:
     counts = ds.problem_counts()
     if counts:
         print("\nExcluded or flagged, by reason: " + ", ".join(f"{reason} ×{n}" for reason, n in counts.most_common()))
+        hints = {"audio too short": "--min-duration", "audio too long": "--max-duration"}
+        for reason, flag in hints.items():
+            if counts.get(reason):
+                print(f"  ({reason}: the limit is {flag}; Whisper is unreliable outside 1-30 s, so lower it knowingly)")
     _print_problems(ds.problems, args.show)
     split = result.split
     print(f"\nHeld-out split (fraction {args.fraction:g}, seed {args.seed}): {len(split.train)} train, {len(split.heldout)} held out; id {split.heldout_id[:19]}…")
