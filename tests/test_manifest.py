@@ -632,3 +632,22 @@ def test_in_memory_source_needs_exactly_one_of_path_or_data():
         AudioSource()
     with pytest.raises(ValueError):
         AudioSource(path="a.wav", data=b"x")
+
+
+def test_no_speech_rows_need_an_empty_transcript(tmp_path, make_audio):
+    make_audio("audio/a.wav")
+    make_audio("audio/b.wav")
+    make_audio("audio/c.wav")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(
+        "audios,transcription,no_speech\n"
+        "audio/a.wav,,yes\n"  # a silence clip: kept, empty reference
+        "audio/b.wav,hello there,yes\n"  # contradiction: excluded
+        "audio/c.wav,,no\n"  # ordinary row with no transcript: excluded
+    )
+    ds = load_dataset(manifest)
+    assert [u.id for u in ds.utterances] == ["audio/a.wav"]
+    assert ds.utterances[0].no_speech and ds.utterances[0].reference == ""
+    reasons = [p.reason for p in ds.problems]
+    assert any("no-speech row has a transcript" in r for r in reasons)
+    assert any(r.startswith("empty transcript") for r in reasons)

@@ -98,3 +98,21 @@ def test_test_manifest_is_used_whole_and_leaks_leave_train():
     assert len(split.train) == len(train) - 10
     assert split.notes and "removed from train" in split.notes[0]
     assert split.heldout_id == heldout_identity(test)
+
+
+@pytest.mark.parametrize(
+    "values, method",
+    [(["train", "heldout", "train", "test"], "manifest-column"), (["train", "dev", "eval", "train"], "manifest-column"), (["a", "b", "a", "b"], "split")],
+)
+def test_a_split_column_in_the_manifest_is_honoured(values, method):
+    utts = [
+        Utterance(f"u{i}", AudioSource(path=f"/a/{i}.wav"), "t", {"accent": "x", "split": v})
+        for i, v in enumerate(values * 5)
+    ]
+    split = split_dataset(utts)
+    assert split.method == method
+    if method == "manifest-column":
+        assert {u.slices["split"] for u in split.heldout} <= {"heldout", "test", "eval"}
+        assert len(split.heldout) + len(split.train) == len(utts)
+    else:
+        assert "ignored" in split.notes[0]

@@ -18,6 +18,7 @@ __all__ = [
     "SliceSummary",
     "summarize",
     "default_slice_columns",
+    "is_true",
 ]
 
 # Slice columns the workbench understands; any other manifest column is kept as a slice too.
@@ -58,6 +59,11 @@ class Utterance:
     @property
     def language(self) -> str | None:
         return self.slices.get("language") or None
+
+    @property
+    def no_speech(self) -> bool:
+        """A clip with no speech (silence, noise): any output is a hallucination."""
+        return is_true(self.slices.get("no_speech", ""))
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,10 @@ class SliceSummary:
     utterances: int
     hours: float
     speakers: int | None  # None when the dataset has no speaker column
+
+
+def is_true(value) -> bool:
+    return str(value).strip().lower() in ("yes", "true", "1", "y")
 
 
 def default_slice_columns(utterances, columns, max_values: int = 30) -> tuple[str, ...]:

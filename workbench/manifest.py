@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .audio import AudioDecodeError, Preprocessing, load_audio, probe
-from .dataset import AudioSource, Dataset, Problem, Utterance
+from .dataset import AudioSource, Dataset, Problem, Utterance, is_true
 from .errors import BadInputError
 from .tabular import JSONL_SUFFIXES, PROBLEM, read_table, read_text
 
 __all__ = ["LoadOptions", "load_dataset", "AUDIO_EXTENSIONS", "COLUMN_ALIASES"]
 
+NO_SPEECH_COLUMNS = ("no_speech", "nospeech", "is_no_speech")  # yes/true/1 marks a clip with no speech
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
 
 # Our field -> accepted column names, most specific first. The first present one wins.
@@ -185,6 +186,7 @@ def _build(
             raise BadInputError(
                 f"{source}: missing required {required} column (expected one of: {expected}; found: {', '.join(header) or 'none'})"
             )
+    no_speech_column = next((h for h in header if h.lower() in NO_SPEECH_COLUMNS), None)
     used = {c for c in columns.values() if c}
     extras = [h for h in header if h not in used]
     problems: list[Problem] = []
@@ -221,10 +223,16 @@ def _build(
             report(Problem(source, number, f"duplicate utterance id {utt_id!r} (first at {row_label} {seen[utt_id]})", field=columns["id"] or columns["audio"], utterance_id=utt_id))
             continue
         seen[utt_id] = number
-        if not reference:
+        no_speech = is_true(row.get(no_speech_column, "")) if no_speech_column else False
+        if no_speech:
+            # A no-speech clip (silence, noise) measures hallucination: its reference must be empty.
+            if reference:
+                report(Problem(source, number, f"no-speech row has a transcript ({reference[:40]!r})", field=columns["text"], utterance_id=utt_id))
+                continue
+        elif not reference:
             report(Problem(source, number, "empty transcript", field=columns["text"], utterance_id=utt_id))
             continue
-        if _letters(reference) < options.min_transcript_chars:
+        elif _letters(reference) < options.min_transcript_chars:
             report(Problem(source, number, f"transcript too short ({reference!r})", field=columns["text"], utterance_id=utt_id))
             continue
         slices = {}

@@ -58,7 +58,26 @@ def _rank(seed: int, key: str) -> str:
     return hashlib.sha256(f"{seed}\x00{key}".encode("utf-8")).hexdigest()
 
 
+SPLIT_COLUMN = "split"
+HELDOUT_VALUES = ("heldout", "held-out", "test", "eval")
+TRAIN_VALUES = ("train", "training", "dev", "validation")
+
+
 def split_dataset(utterances: Sequence[Utterance], options: SplitOptions = SplitOptions()) -> Split:
+    """The manifest's own `split` column when every row has a known value, else computed."""
+    values = {u.slices.get(SPLIT_COLUMN, "").strip().lower() for u in utterances}
+    if utterances and values <= set(HELDOUT_VALUES + TRAIN_VALUES) and values & set(HELDOUT_VALUES):
+        heldout = tuple(u for u in utterances if u.slices[SPLIT_COLUMN].strip().lower() in HELDOUT_VALUES)
+        train = tuple(u for u in utterances if u.slices[SPLIT_COLUMN].strip().lower() in TRAIN_VALUES)
+        return Split(train, heldout, heldout_identity(heldout), "manifest-column", ())
+    split = _computed_split(utterances, options)
+    if values - {""}:
+        note = f"the {SPLIT_COLUMN!r} column was ignored: values {sorted(values)} are not all train/heldout"
+        split = Split(split.train, split.heldout, split.heldout_id, split.method, (note,) + split.notes)
+    return split
+
+
+def _computed_split(utterances: Sequence[Utterance], options: SplitOptions) -> Split:
     notes: list[str] = []
     has_speakers = any(u.slices.get("speaker") for u in utterances)
 
