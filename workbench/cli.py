@@ -74,6 +74,36 @@ def _score_args(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
 
 
+def _temperatures(text: str) -> tuple[float, ...]:
+    return tuple(float(t) for t in _csv_list(text))
+
+
+def _bench_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="MANIFEST", help="the dataset; its held-out part is transcribed (default: the embedded demo corpus)")
+    parser.add_argument("--test", metavar="MANIFEST", help="a separate held-out manifest, transcribed whole")
+    parser.add_argument("--part", choices=("heldout", "train", "all"), default="heldout", help="which part to transcribe (default heldout)")
+    parser.add_argument("--limit", type=int, metavar="N", help="only the first N utterances (a quick look)")
+    model = parser.add_argument_group("model and decoding")
+    model.add_argument("--model", default="base", help="tiny.en, base, a CTranslate2 or transformers folder, a .pt, or a hub id (default base)")
+    model.add_argument("--backend", default="faster-whisper", choices=("faster-whisper", "openai-whisper", "transformers"), help="decoding backend (default faster-whisper)")
+    model.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default)")
+    model.add_argument("--temperature", type=_temperatures, default=(0.0,), metavar="T[,T...]", help="temperature fallback ladder (default 0)")
+    model.add_argument("--force-language", metavar="CODE", help="decode every utterance in this language (default: the language column, else detect)")
+    model.add_argument("--no-lid", action="store_true", help="do not run language ID when the language is known (faster)")
+    model.add_argument("--initial-prompt", metavar="TEXT", help="decoder prompt")
+    model.add_argument("--hotwords", metavar="TEXT", help="faster-whisper hotwords")
+    model.add_argument("--batch-size", type=int, default=8, help="utterances per batch where the backend batches (default 8)")
+    model.add_argument("--threads", type=int, default=0, help="CPU threads (default: the backend's choice)")
+    model.add_argument("--compute-type", default="int8", help="faster-whisper compute type (default int8 on CPU)")
+    model.add_argument("--device", default="cpu", help="cpu or cuda")
+    model.add_argument("--fresh", action="store_true", help="start a new run instead of resuming an unfinished one")
+    parser.add_argument("--max-wer", type=float, metavar="PCT", help="exit 3 if overall WER (%%) is above PCT")
+    parser.add_argument("--max-slice-wer", type=float, metavar="PCT", help="exit 3 if any slice's WER (%%) is above PCT")
+    parser.add_argument("--min-slice-utterances", type=int, default=1, metavar="N", help="slices smaller than N are not gated")
+    _load_args(parser)
+    _score_args(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="workbench", description="Benchmark, adapt and regression-test Whisper on your own held-out speech.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -98,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--hyp-strict", action="store_true", help="a missing or unknown hypothesis is an error")
     _load_args(score)
     _score_args(score)
+
+    bench = commands.add_parser("bench", help="transcribe the held-out part with a Whisper model and score it (the baseline)")
+    _bench_args(bench)
+    parity = commands.add_parser("parity", help="decode the same utterances with two backends and compare")
+    _bench_args(parity)
+    parity.add_argument("--backends", type=_csv_list, default=("faster-whisper", "openai-whisper"), metavar="A,B", help="the two backends (default faster-whisper,openai-whisper)")
+    parity.add_argument("--show", type=int, default=10, metavar="N", help="disagreements to print (default 10)")
 
     runs = commands.add_parser("runs", help="list and show stored runs")
     runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
@@ -300,6 +337,114 @@ def cmd_rescore(args) -> int:
     return ExitCode.OK
 
 
+def _bench_request(args):
+    from .backends import DecodingOptions
+    from .bench import BenchRequest, demo_manifest
+    from .service import DataSelection
+
+    data = args.data
+    if data is None and args.test is None:
+        data = demo_manifest()
+        print(f"(no --data: the embedded demo corpus, SYNTHETIC speech: {data})")
+    decoding = DecodingOptions(
+        beam_size=args.beam_size,
+        temperature=args.temperature,
+        initial_prompt=args.initial_prompt,
+        hotwords=args.hotwords,
+        language=args.force_language,
+        detect_language=not args.no_lid,
+        batch_size=args.batch_size,
+        compute_type=args.compute_type,
+        threads=args.threads,
+        device=args.device,
+    )
+    return BenchRequest(
+        selection=DataSelection(data, args.test, args.part, _load_options(args), SplitOptions(args.fraction, args.seed)),
+        model=args.model,
+        backend=args.backend,
+        decoding=decoding,
+        evaluation=_evaluation_options(args),
+        thresholds=Thresholds(args.max_wer, args.max_slice_wer, args.min_slice_utterances),
+        workspace=args.workspace,
+        resume=not args.fresh,
+        limit=args.limit,
+    )
+
+
+def _print_bench(result) -> None:
+    stats = result.stats
+    resumed = f", resumed with {stats.resumed} already done" if stats.resumed else ""
+    rtf = f"{stats.audio_s / stats.wall_s:.1f}× real time" if stats.wall_s and stats.audio_s else "nothing left to transcribe"
+    print(f"run {result.run_id}: {stats.total} utterances{resumed}; transcribed {stats.transcribed} ({stats.audio_s:.0f} s of audio, {rtf})")
+    print()
+    print(format_table(result.evaluation.normalized, result.evaluation.raw))
+    lid = [s for s in result.language_id if s.utterances]
+    if lid:
+        print("\nLanguage ID (detected vs the language column):")
+        for s in lid:
+            label = "overall" if s.column == "overall" else f"{s.column}={s.value}"
+            wrong = ", ".join(f"{lang} ×{n}" for lang, n in s.confusions)
+            print(f"  {label:<36} {pct(s.accuracy, 1):>6}%  of {s.utterances}" + (f"   (wrong: {wrong})" if wrong else ""))
+    h = result.hallucination
+    if h.clips:
+        print(f"\nNo-speech clips: {h.clips_with_output} of {h.clips} got text ({h.words} words)")
+        for utt_id, text in h.examples:
+            print(f"  {utt_id}: {text[:70]!r}")
+    _print_problems(result.failed, 10, "Clips that could not be decoded (excluded from scores)")
+    _print_problems(result.data.problems, 5, "Data problems")
+
+
+def _default_report_paths(args, run_id: str) -> None:
+    """Every bench run writes its reports into the workspace, besides any --json/--markdown."""
+    folder = Path(args.workspace) / "reports"
+    args.json = args.json or str(folder / f"{run_id}.json")
+    args.markdown = args.markdown or str(folder / f"{run_id}.md")
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    result = run_bench(_bench_request(args), ConsoleProgress())
+    _print_bench(result)
+    _default_report_paths(args, result.run_id)
+    facts = _facts(result.report) + [("model", f"{result.report['model']} ({result.report['backend']})")]
+    notes = [f"target missed: {m}" for m in result.missed]
+    if result.report.get("synthetic_data"):
+        notes.insert(0, "The embedded demo corpus is SYNTHETIC speech (text-to-speech), not recordings of people.")
+    write_json(args.json, result.report)
+    write_markdown(args.markdown, to_markdown(f"Baseline: {result.report['model']} on held-out data", result.evaluation.normalized, result.evaluation.raw, facts, notes))
+    print(f"\nwrote {args.json} and {args.markdown}")
+    if result.missed:
+        print("\nTARGET MISSED:")
+        for line in result.missed:
+            print(f"  {line}")
+        return ExitCode.THRESHOLD_MISSED
+    return ExitCode.OK
+
+
+def cmd_parity(args) -> int:
+    from .bench import run_parity
+
+    if len(args.backends) != 2:
+        raise BadInputError(f"--backends: name exactly two backends, got {','.join(args.backends)!r}")
+    parity = run_parity(_bench_request(args), tuple(args.backends), ConsoleProgress())
+    first, second = parity.runs
+    n = len(first.evaluation.per_utterance)
+    print(f"\n{args.backends[0]:<16} run {first.run_id}: WER {pct(first.evaluation.normalized.overall.wer)}%")
+    print(f"{args.backends[1]:<16} run {second.run_id}: WER {pct(second.evaluation.normalized.overall.wer)}%")
+    print(f"difference ({args.backends[1]} − {args.backends[0]}): {100 * parity.wer_difference:+.2f} WER points; "
+          f"{len(parity.disagreements)} of {n} utterances decoded differently (normalized)")
+    for utt_id, ref, a, b in parity.disagreements[: args.show]:
+        print(f"\n  {utt_id}\n    ref: {ref}\n    {args.backends[0]}: {a}\n    {args.backends[1]}: {b}")
+    if args.json:
+        write_json(args.json, {"backends": list(args.backends), "runs": [first.run_id, second.run_id],
+                               "wer": [first.evaluation.normalized.overall.wer, second.evaluation.normalized.overall.wer],
+                               "wer_difference": parity.wer_difference,
+                               "disagreements": [dict(zip(("id", "reference", args.backends[0], args.backends[1]), d)) for d in parity.disagreements]})
+        print(f"wrote {args.json}")
+    return ExitCode.OK
+
+
 def cmd_normalizers(args) -> int:
     for n in available_normalizers():
         print(f"{n.id:<22} {n.description}")
@@ -315,6 +460,8 @@ def main(argv=None) -> int:
         ("runs", "list"): cmd_runs_list,
         ("runs", "show"): cmd_runs_show,
         ("rescore", None): cmd_rescore,
+        ("bench", None): cmd_bench,
+        ("parity", None): cmd_parity,
         ("normalizers", None): cmd_normalizers,
     }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
     try:

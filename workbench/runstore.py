@@ -237,6 +237,15 @@ class RunStore:
                 (status, _now(), error, json.dumps(timings, sort_keys=True) if timings else None, run_id),
             )
 
+    def reopen_run(self, run_id: str) -> None:
+        """Resume an interrupted, cancelled or failed run in this process."""
+        with self._transaction() as db:
+            self._require(run_id)
+            db.execute(
+                "UPDATE runs SET status = 'running', pid = ?, host = ?, error = NULL, finished_at = NULL WHERE id = ?",
+                (os.getpid(), os.uname().nodename, run_id),
+            )
+
     def put_scores(self, run_id: str, normalizer: str, scorecard: dict) -> None:
         """Add or replace one normalizer's scores of a finished run (rescoring)."""
         with self._transaction() as db:

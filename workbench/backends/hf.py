@@ -1,0 +1,127 @@
+"""transformers: batched generation; the backend fine-tuned models and LoRA adapters use.
+
+Per batch, the encoder runs once. One decoder step from <|startoftranscript|> gives what
+openai-whisper reads at that position: the language distribution (language ID) and the
+no-speech probability. Generation then reuses the encoder output, and a teacher-forced
+pass over the generated tokens gives the average log-probability the way Whisper
+defines it (sum over text tokens and end-of-text, divided by their count).
+"""
+
+import time
+from typing import Iterable, Iterator, Sequence
+
+from .base import AudioItem, DecodingOptions, Transcript, compression_ratio, language_code
+
+__all__ = ["TransformersBackend"]
+
+
+class TransformersBackend:
+    name = "transformers"
+
+    def __init__(self, model_dir: str, multilingual: bool, options: DecodingOptions):
+        import torch
+        from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.torch = torch
+        self.options = options
+        self.multilingual = multilingual
+        self.processor = WhisperProcessor.from_pretrained(str(model_dir))
+        dtype = torch.float16 if options.device.startswith("cuda") else torch.float32
+        self.model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=dtype).to(options.device).eval()
+        tok = self.processor.tokenizer
+        self.sot = tok.convert_tokens_to_ids("<|startoftranscript|>")
+        self.eot = tok.convert_tokens_to_ids("<|endoftext|>")
+        self.no_timestamps = tok.convert_tokens_to_ids("<|notimestamps|>")
+        self.no_speech = next(
+            (i for t in ("<|nospeech|>", "<|nocaptions|>") if (i := tok.convert_tokens_to_ids(t)) not in (None, tok.unk_token_id)), None
+        )
+        self.task_ids = {t: tok.convert_tokens_to_ids(f"<|{t}|>") for t in ("transcribe", "translate")}
+        lang_to_id = getattr(self.model.generation_config, "lang_to_id", None) or {}
+        self.lang_ids = {token.strip("<|>"): i for token, i in lang_to_id.items()}
+
+    def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
+        batch: list[AudioItem] = []
+        for item in items:  # pull lazily: only one batch of audio is in memory
+            batch.append(item)
+            if len(batch) == self.options.batch_size:
+                yield from self._batch(batch)
+                batch = []
+        if batch:
+            yield from self._batch(batch)
+
+    def _batch(self, batch: Sequence[AudioItem]) -> list[Transcript]:
+        torch, o, model = self.torch, self.options, self.model
+        started = time.perf_counter()
+        features = self.processor.feature_extractor(
+            [item.audio for item in batch], sampling_rate=16_000, return_tensors="pt"
+        ).input_features.to(o.device, model.dtype)
+        with torch.inference_mode():
+            encoded = model.model.encoder(features)
+            first = model(encoder_outputs=encoded, decoder_input_ids=torch.full((len(batch), 1), self.sot, device=o.device)).logits[:, 0]
+            probs = first.float().softmax(-1)
+            no_speech = probs[:, self.no_speech].tolist() if self.no_speech is not None else [None] * len(batch)
+            detected: list[tuple[str | None, float | None]] = [(None, None)] * len(batch)
+            if self.multilingual and self.lang_ids:
+                codes = list(self.lang_ids)
+                lang_probs = probs[:, [self.lang_ids[c] for c in codes]]
+                lang_probs = lang_probs / lang_probs.sum(-1, keepdim=True)
+                best = lang_probs.argmax(-1).tolist()
+                detected = [(codes[b], float(lang_probs[i, b])) for i, b in enumerate(best)]
+            languages = [language_code(o.language or item.language) or detected[i][0] for i, item in enumerate(batch)]
+            kwargs = dict(
+                num_beams=o.beam_size,
+                do_sample=False,
+                return_timestamps=not o.without_timestamps,
+            )
+            if self.multilingual:
+                kwargs.update(language=languages, task=o.task)
+            if len(o.temperature) > 1:
+                # Fallback re-decodes hotter when a result looks like a loop or is unsure.
+                kwargs.update(
+                    temperature=o.temperature,
+                    compression_ratio_threshold=o.compression_ratio_threshold,
+                    logprob_threshold=o.logprob_threshold,
+                    no_speech_threshold=o.no_speech_threshold,
+                )
+                generated = model.generate(input_features=features, **kwargs)
+            else:
+                generated = model.generate(encoder_outputs=encoded, **kwargs)
+            sequences = generated if isinstance(generated, torch.Tensor) else generated["sequences"]
+            out = []
+            for i, item in enumerate(batch):
+                tokens = [t for t in sequences[i].tolist() if t < self.eot]  # text tokens only
+                text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+                avg_logprob = self._avg_logprob(encoded.last_hidden_state[i : i + 1], tokens, languages[i])
+                out.append((item, text, avg_logprob, i))
+        elapsed = (time.perf_counter() - started) / len(batch)
+        return [
+            Transcript(
+                utterance_id=item.utterance_id,
+                text=text,
+                language=languages[i] if self.multilingual else "en",
+                detected_language=detected[i][0],
+                language_probability=detected[i][1],
+                avg_logprob=avg_logprob,
+                no_speech_prob=no_speech[i],
+                compression_ratio=compression_ratio(text),
+                temperature=o.temperature[0] if len(o.temperature) == 1 else None,
+                decode_s=elapsed,
+            )
+            for item, text, avg_logprob, i in out
+        ]
+
+    def _avg_logprob(self, hidden, tokens: list[int], language: str | None) -> float:
+        torch = self.torch
+        prompt = [self.sot]
+        if self.multilingual and language in self.lang_ids:
+            prompt += [self.lang_ids[language], self.task_ids[self.options.task]]
+        prompt.append(self.no_timestamps)
+        ids = torch.tensor([prompt + tokens + [self.eot]], device=hidden.device)
+        from transformers.modeling_outputs import BaseModelOutput
+
+        logits = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), decoder_input_ids=ids[:, :-1]).logits
+        logprobs = logits.float().log_softmax(-1)[0, len(prompt) - 1 :]
+        targets = ids[0, len(prompt) :]
+        return float(logprobs.gather(-1, targets[:, None]).sum()) / len(targets)

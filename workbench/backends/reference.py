@@ -1,0 +1,76 @@
+"""openai-whisper: the reference implementation, for parity checks."""
+
+import time
+from typing import Iterable, Iterator
+
+from .base import AudioItem, DecodingOptions, Transcript, compression_ratio, language_code
+
+__all__ = ["OpenAIWhisperBackend"]
+
+
+class OpenAIWhisperBackend:
+    name = "openai-whisper"
+
+    def __init__(self, checkpoint: str, multilingual: bool, options: DecodingOptions, alignment_heads=None):
+        import torch
+        import whisper
+
+        if options.threads:
+            torch.set_num_threads(options.threads)
+        self.options = options
+        self.multilingual = multilingual
+        self.model = whisper.load_model(str(checkpoint), device=options.device)
+        if alignment_heads is not None:
+            # load_model(path) does not apply them; word timestamps need them.
+            self.model.set_alignment_heads(alignment_heads)
+
+    def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
+        import whisper
+
+        o = self.options
+        for item in items:
+            started = time.perf_counter()
+            detected, probability = (None, None)
+            if self.multilingual and o.detect_language:
+                mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(item.audio), self.model.dims.n_mels).to(self.model.device)
+                _, probs = self.model.detect_language(mel)
+                detected = max(probs, key=probs.get)
+                probability = float(probs[detected])
+            # An English-only model has no language token: it can only decode English,
+            # and its "detected" language would say nothing, so none is recorded.
+            language = (language_code(o.language or item.language) or detected) if self.multilingual else "en"
+            decode = {"beam_size": o.beam_size} if o.beam_size > 1 else {}
+            result = whisper.transcribe(
+                self.model,
+                item.audio,
+                language=language,
+                task=o.task,
+                temperature=o.temperature if len(o.temperature) > 1 else o.temperature[0],
+                compression_ratio_threshold=o.compression_ratio_threshold,
+                logprob_threshold=o.logprob_threshold,
+                no_speech_threshold=o.no_speech_threshold,
+                condition_on_previous_text=o.condition_on_previous_text,
+                initial_prompt=o.initial_prompt,
+                without_timestamps=o.without_timestamps,
+                fp16=o.device != "cpu",
+                verbose=None,
+                **decode,
+            )
+            segments = result.get("segments", [])
+            text = result["text"].strip()
+            yield Transcript(
+                utterance_id=item.utterance_id,
+                text=text,
+                language=result.get("language"),
+                detected_language=detected,
+                language_probability=probability,
+                avg_logprob=_mean([s["avg_logprob"] for s in segments]),
+                no_speech_prob=max((s["no_speech_prob"] for s in segments), default=None),
+                compression_ratio=compression_ratio(text),
+                temperature=max((s["temperature"] for s in segments), default=None),
+                decode_s=time.perf_counter() - started,
+            )
+
+
+def _mean(values):
+    return sum(values) / len(values) if values else None

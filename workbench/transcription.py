@@ -1,0 +1,82 @@
+"""Transcribe utterances into a run, resumably: each hypothesis is stored as it is made.
+
+An interrupted run (Ctrl-C, a crash, a closed laptop) keeps every finished utterance;
+running the same command again resumes where it stopped instead of starting over.
+A clip that cannot be decoded is recorded with its error and the rest go on.
+"""
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from .audio import AudioDecodeError, Preprocessing, load_audio
+from .backends import AudioItem, Backend
+from .dataset import Problem, Utterance
+from .errors import CancelledError
+from .runstore import RunStore, StoredHypothesis
+
+__all__ = ["TranscriptionStats", "transcribe_into_run"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class TranscriptionStats:
+    total: int  # utterances in the run
+    resumed: int  # already stored before this call
+    transcribed: int  # decoded by this call
+    failed: tuple[Problem, ...]  # clips that could not be decoded
+    audio_s: float  # seconds of audio decoded by this call
+    wall_s: float  # wall seconds this call spent
+
+
+def transcribe_into_run(
+    store: RunStore,
+    run_id: str,
+    utterances: Sequence[Utterance],
+    backend: Backend,
+    preprocessing: Preprocessing = Preprocessing(),
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> TranscriptionStats:
+    started = time.perf_counter()
+    done = {h.utterance_id for h in store.hypotheses(run_id)}
+    todo = [u for u in utterances if u.id not in done]
+    total, finished = len(utterances), len(utterances) - len(todo)
+    failed: list[Problem] = []
+    audio_s = 0.0
+    by_id = {u.id: u for u in utterances}
+
+    def items():
+        # Decode audio lazily, one clip ahead of the model, so memory stays flat.
+        nonlocal audio_s
+        for u in todo:
+            if cancel is not None and cancel.is_set():
+                return
+            try:
+                samples = load_audio(u.audio, preprocessing)
+            except AudioDecodeError as exc:
+                problem = Problem(u.audio.describe(), u.row, str(exc), field="audio", utterance_id=u.id)
+                failed.append(problem)
+                store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": str(exc)})])
+                continue
+            audio_s += len(samples) / preprocessing.sample_rate
+            yield AudioItem(u.id, samples, u.language)
+
+    if progress is not None:
+        progress("transcribing", finished, total)
+    try:
+        for transcript in backend.transcribe(items()):
+            u = by_id[transcript.utterance_id]
+            store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, transcript.text, dict(u.slices), transcript.signals())])
+            finished += 1
+            if progress is not None:
+                progress("transcribing", finished + len(failed), total)
+            if cancel is not None and cancel.is_set():
+                break
+    except KeyboardInterrupt:
+        raise CancelledError(f"run {run_id} interrupted: {finished} of {total} utterances kept") from None
+    if cancel is not None and cancel.is_set():
+        raise CancelledError(f"run {run_id} cancelled: {finished} of {total} utterances kept")
+    return TranscriptionStats(total, total - len(todo), finished - (total - len(todo)), tuple(failed), audio_s, time.perf_counter() - started)
