@@ -6,6 +6,7 @@ else falls back to librosa's audioread path. Resampling uses soxr through libros
 
 import io
 import os
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -93,7 +94,9 @@ def _decode_fallback(source: AudioSource) -> tuple[np.ndarray, int, int]:
     if source.path is None:
         raise AudioDecodeError("undecodable audio (not a format libsndfile reads)")
     try:
-        samples, rate = librosa.load(source.path, sr=None, mono=False)
+        with warnings.catch_warnings():  # librosa warns before it tries audioread: expected here
+            warnings.simplefilter("ignore")
+            samples, rate = librosa.load(source.path, sr=None, mono=False)
     except Exception as exc:  # audioread raises many unrelated types
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AudioDecodeError(f"undecodable audio ({detail})") from None

