@@ -62,7 +62,7 @@ class TransformersBackend:
             first = model(encoder_outputs=encoded, decoder_input_ids=torch.full((len(batch), 1), self.sot, device=o.device)).logits[:, 0]
             probs = first.float().softmax(-1)
             no_speech = probs[:, self.no_speech].tolist() if self.no_speech is not None else [None] * len(batch)
-            detected: list[tuple[str | None, float | None]] = [(None, None)] * len(batch)
+            detected: list[tuple[str | None, float | None]] = [("en", None)] * len(batch)  # English-only models
             if self.multilingual and self.lang_ids:
                 codes = list(self.lang_ids)
                 lang_probs = probs[:, [self.lang_ids[c] for c in codes]]

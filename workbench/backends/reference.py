@@ -36,8 +36,10 @@ class OpenAIWhisperBackend:
                 _, probs = self.model.detect_language(mel)
                 detected = max(probs, key=probs.get)
                 probability = float(probs[detected])
-            # An English-only model has no language token: it can only decode English,
-            # and its "detected" language would say nothing, so none is recorded.
+            if not self.multilingual:
+                # An English-only model decodes everything as English: that is what it
+                # "detects", and what language-ID accuracy per slice should show.
+                detected = "en"
             language = (language_code(o.language or item.language) or detected) if self.multilingual else "en"
             decode = {"beam_size": o.beam_size} if o.beam_size > 1 else {}
             result = whisper.transcribe(
