@@ -23,6 +23,9 @@ __all__ = [
 
 # Slice columns the workbench understands; any other manifest column is kept as a slice too.
 KNOWN_SLICE_COLUMNS = ("accent", "language", "speaker")
+# Columns that steer the workbench (which part, which clips are silence) rather than
+# describe the speech: never a default slice, still available to --slices.
+CONTROL_COLUMNS = ("split", "no_speech")
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,8 @@ def default_slice_columns(utterances, columns, max_values: int = 30) -> tuple[st
     """
     chosen = []
     for column in columns:
+        if column in CONTROL_COLUMNS:
+            continue
         values = [u.slices.get(column, "") for u in utterances]
         distinct = set(values)
         if column in ("accent", "language") and any(values):
