@@ -22,7 +22,7 @@ from .evaluation import Evaluation, EvaluationOptions, Thresholds, check_thresho
 from .normalizers import get_normalizer
 from .runstore import DEFAULT_WORKSPACE, RunStore
 from .scoring import scorecard_to_dict
-from .service import DataSelection, Progress, SelectedData, select_data
+from .service import DataSelection, Progress, SelectedData, finish_scored_run, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
 
 __all__ = ["BenchRequest", "BenchResult", "run_bench", "ParityResult", "run_parity", "demo_manifest"]
@@ -156,20 +156,10 @@ def _score(store: RunStore, run_id: str, utterances, columns, request: BenchRequ
         "speech_scored": len(speech),
         "no_speech_clips": len(silent),
         "failed": len(failed),
-        "wer": evaluation.normalized.overall.wer,
-        "raw_wer": evaluation.raw.overall.wer,
-        "cer": evaluation.normalized.overall.cer,
         "language_id_accuracy": lid[0].accuracy if lid else None,
         "hallucination_rate": halluc.rate,
-        "missed": list(missed),
     }
-    store.finish_run(
-        run_id,
-        {evaluation.normalized.normalizer: scorecard_to_dict(evaluation.normalized), evaluation.raw.normalizer: scorecard_to_dict(evaluation.raw)},
-        timings,
-        summary,
-    )
-    record = store.run(run_id)
+    record = finish_scored_run(store, run_id, evaluation, missed, timings, summary)
     report = {
         "run_id": run_id,
         "kind": "bench",

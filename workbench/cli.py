@@ -258,12 +258,17 @@ def cmd_score(args) -> int:
     for note in result.data.split.notes if args.part != "all" else ():
         print(f"note: {note}")
     _write_outputs(args, result.report, result.evaluation.normalized, result.evaluation.raw, f"Scores of run {result.run_id}", _facts(result.report))
-    if result.missed:
-        print("\nTARGET MISSED:")
-        for line in result.missed:
-            print(f"  {line}")
-        return ExitCode.THRESHOLD_MISSED
-    return ExitCode.OK
+    return _exit_for(result.missed)
+
+
+def _exit_for(missed) -> int:
+    """THRESHOLD_MISSED, after saying which targets, or OK."""
+    if not missed:
+        return ExitCode.OK
+    print("\nTARGET MISSED:")
+    for line in missed:
+        print(f"  {line}")
+    return ExitCode.THRESHOLD_MISSED
 
 
 def _facts(report: dict) -> list[tuple[str, str]]:
@@ -414,12 +419,7 @@ def cmd_bench(args) -> int:
     write_json(args.json, result.report)
     write_markdown(args.markdown, to_markdown(f"Baseline: {result.report['model']} on held-out data", result.evaluation.normalized, result.evaluation.raw, facts, notes))
     print(f"\nwrote {args.json} and {args.markdown}")
-    if result.missed:
-        print("\nTARGET MISSED:")
-        for line in result.missed:
-            print(f"  {line}")
-        return ExitCode.THRESHOLD_MISSED
-    return ExitCode.OK
+    return _exit_for(result.missed)
 
 
 def cmd_parity(args) -> int:

@@ -175,20 +175,7 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
             missed = tuple(check_thresholds(evaluation.normalized, request.thresholds))
             scored = time.perf_counter()
             timings = {"load_s": round(loaded - started, 3), "score_s": round(scored - loaded, 3)}
-            summary = {
-                "utterances": len(data.utterances),
-                "wer": evaluation.normalized.overall.wer,
-                "raw_wer": evaluation.raw.overall.wer,
-                "cer": evaluation.normalized.overall.cer,
-                "missed": list(missed),
-            }
-            store.finish_run(
-                run_id,
-                {evaluation.normalized.normalizer: scorecard_to_dict(evaluation.normalized), evaluation.raw.normalizer: scorecard_to_dict(evaluation.raw)},
-                timings,
-                summary,
-            )
-            record = store.run(run_id)
+            record = finish_scored_run(store, run_id, evaluation, missed, timings, {"utterances": len(data.utterances)})
         except KeyboardInterrupt:
             store.end_run(run_id, "cancelled", "interrupted by the user")
             raise CancelledError(f"run {run_id} cancelled; nothing was scored") from None
@@ -213,6 +200,20 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
         "scores": {"normalized": scorecard_to_dict(evaluation.normalized), "raw": scorecard_to_dict(evaluation.raw)},
     }
     return ScoreResult(run_id, evaluation, data, hyp_problems, missed, report)
+
+
+def finish_scored_run(store: RunStore, run_id: str, evaluation: Evaluation, missed, timings: dict, summary: dict):
+    """Store both scorecards and mark the run succeeded in one transaction; the record."""
+    summary = {
+        **summary,
+        "wer": evaluation.normalized.overall.wer,
+        "raw_wer": evaluation.raw.overall.wer,
+        "cer": evaluation.normalized.overall.cer,
+        "missed": list(missed),
+    }
+    cards = {card.normalizer: scorecard_to_dict(card) for card in (evaluation.normalized, evaluation.raw)}
+    store.finish_run(run_id, cards, timings, summary)
+    return store.run(run_id)
 
 
 def _data_facts(data: SelectedData) -> dict:
