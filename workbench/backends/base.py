@@ -53,6 +53,8 @@ class AudioItem:
     utterance_id: str
     audio: np.ndarray  # 16 kHz mono float32
     language: str | None  # from the dataset; None = detect
+    prompt: str | None = None  # this utterance's initial prompt (a strategy's), else the options'
+    hotwords: str | None = None  # faster-whisper: this utterance's hotwords, else the options'
 
 
 @dataclass(frozen=True)

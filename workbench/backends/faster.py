@@ -65,7 +65,7 @@ class FasterWhisperBackend:
         ]
         tokenizers = [Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=o.task, language=lang) for lang in languages]
         options = self._options(tokenizers[0])
-        prompts = [self._prompt(tok) for tok in tokenizers]
+        prompts = [self._prompt(tok, item) for tok, item in zip(tokenizers, batch)]
         greedy_first = o.temperature[0] == 0
         if greedy_first:
             results = model.model.generate(
@@ -154,10 +154,11 @@ class FasterWhisperBackend:
             hotwords=o.hotwords,
         )
 
-    def _prompt(self, tokenizer) -> list[int]:
+    def _prompt(self, tokenizer, item: AudioItem) -> list[int]:
         o = self.options
-        previous = tokenizer.encode(" " + o.initial_prompt.strip()) if o.initial_prompt else []
-        return self.model.get_prompt(tokenizer, previous, without_timestamps=o.without_timestamps, hotwords=o.hotwords)
+        text = item.prompt or o.initial_prompt
+        previous = tokenizer.encode(" " + text.strip()) if text else []
+        return self.model.get_prompt(tokenizer, previous, without_timestamps=o.without_timestamps, hotwords=item.hotwords or o.hotwords)
 
     def _needs_fallback(self, text: str, avg_logprob: float, no_speech_prob: float) -> bool:
         o = self.options
@@ -202,8 +203,8 @@ class FasterWhisperBackend:
             log_prob_threshold=o.logprob_threshold,
             no_speech_threshold=o.no_speech_threshold,
             condition_on_previous_text=o.condition_on_previous_text,
-            initial_prompt=o.initial_prompt,
-            hotwords=o.hotwords,
+            initial_prompt=item.prompt or o.initial_prompt,
+            hotwords=item.hotwords or o.hotwords,
             without_timestamps=o.without_timestamps,
             vad_filter=False,
         )

@@ -44,6 +44,10 @@ class TransformersBackend:
     def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
         batch: list[AudioItem] = []
         for item in items:  # pull lazily: only one batch of audio is in memory
+            # generate() takes one prompt per call: a new prompt starts a new batch.
+            if batch and (item.prompt or self.options.initial_prompt) != (batch[0].prompt or self.options.initial_prompt):
+                yield from self._batch(batch)
+                batch = []
             batch.append(item)
             if len(batch) == self.options.batch_size:
                 yield from self._batch(batch)
@@ -77,6 +81,9 @@ class TransformersBackend:
             )
             if self.multilingual:
                 kwargs.update(language=languages, task=o.task)
+            prompt = batch[0].prompt or o.initial_prompt
+            if prompt:
+                kwargs["prompt_ids"] = self.torch.tensor(self.processor.get_prompt_ids(prompt), device=o.device)
             if len(o.temperature) > 1:
                 # Fallback re-decodes hotter when a result looks like a loop or is unsure.
                 kwargs.update(
@@ -93,7 +100,7 @@ class TransformersBackend:
             for i, item in enumerate(batch):
                 tokens = [t for t in sequences[i].tolist() if t < self.eot]  # text tokens only
                 text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-                avg_logprob = self._avg_logprob(encoded.last_hidden_state[i : i + 1], tokens, languages[i])
+                avg_logprob = self._avg_logprob(encoded.last_hidden_state[i : i + 1], tokens, languages[i], kwargs.get("prompt_ids"))
                 out.append((item, text, avg_logprob, i))
         elapsed = (time.perf_counter() - started) / len(batch)
         return [
@@ -112,9 +119,11 @@ class TransformersBackend:
             for item, text, avg_logprob, i in out
         ]
 
-    def _avg_logprob(self, hidden, tokens: list[int], language: str | None) -> float:
+    def _avg_logprob(self, hidden, tokens: list[int], language: str | None, prompt_ids=None) -> float:
         torch = self.torch
-        prompt = [self.sot]
+        # <|startofprev|> prompt... <|startoftranscript|> lang task <|notimestamps|>: the
+        # context the tokens were generated in.
+        prompt = (prompt_ids.tolist() if prompt_ids is not None else []) + [self.sot]
         if self.multilingual and language in self.lang_ids:
             prompt += [self.lang_ids[language], self.task_ids[self.options.task]]
         prompt.append(self.no_timestamps)

@@ -52,7 +52,7 @@ class OpenAIWhisperBackend:
                 logprob_threshold=o.logprob_threshold,
                 no_speech_threshold=o.no_speech_threshold,
                 condition_on_previous_text=o.condition_on_previous_text,
-                initial_prompt=o.initial_prompt,
+                initial_prompt=item.prompt or o.initial_prompt,
                 without_timestamps=o.without_timestamps,
                 fp16=o.device != "cpu",
                 verbose=None,
