@@ -47,6 +47,8 @@ class BenchRequest:
     workspace: str = DEFAULT_WORKSPACE
     resume: bool = True  # continue the latest unfinished run with the same configuration
     limit: int | None = None  # only the first N held-out utterances (quick looks)
+    strategy: str = "baseline"  # a decode-time strategy (strategies registry), or baseline
+    lexicon: str | None = None  # lexicon file for strategies that need one
 
 
 @dataclass(frozen=True)
@@ -78,10 +80,38 @@ def _config(request: BenchRequest, model_name: str, columns) -> dict:
         "slice_columns": list(columns),
         "bootstrap": asdict(request.evaluation.bootstrap),
         "limit": request.limit,
+        "strategy": request.strategy,
+        "lexicon": request.lexicon,
+        "lexicon_sha256": _file_sha256(request.lexicon) if request.lexicon else None,
     }
     # Through JSON and back: exactly what the run store holds, so a resumed run's stored
     # configuration compares equal (tuples come back as lists).
     return json.loads(json.dumps(config, sort_keys=True))
+
+
+def _file_sha256(path: str) -> str:
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _decode_overrides(request: BenchRequest):
+    """Per-utterance decoding fields from a decode-time strategy (None for the baseline)."""
+    if request.strategy == "baseline":
+        return None
+    import strategies
+
+    info = strategies.get(request.strategy)
+    if info.stage != "decode":
+        raise BadInputError(f"strategy {request.strategy!r} does not change decoding; it runs on a decoded run")
+    lexicon = None
+    if request.lexicon:
+        from .lexicon import load_lexicon
+
+        lexicon = load_lexicon(request.lexicon)
+    strategy = info.factory(info.config_type(), lexicon)
+    return lambda u: strategy.decode_overrides(u.language, request.backend)
 
 
 def _resumable(store: RunStore, config: dict) -> str | None:
@@ -114,8 +144,9 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
         else:
             run_id = store.begin_run("bench", config, environment(), identity, len(utterances), config["normalizer"], git_commit())
         try:
+            overrides = _decode_overrides(request)
             backend = create_backend(request.backend, model, request.decoding)
-            stats = transcribe_into_run(store, run_id, utterances, backend, request.selection.load.preprocessing, progress, cancel)
+            stats = transcribe_into_run(store, run_id, utterances, backend, request.selection.load.preprocessing, progress, cancel, overrides)
             result = _score(store, run_id, utterances, columns, request, data, stats)
         except (KeyboardInterrupt, CancelledError) as exc:
             store.end_run(run_id, "cancelled", str(exc) or "interrupted by the user")

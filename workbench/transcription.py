@@ -39,7 +39,9 @@ def transcribe_into_run(
     preprocessing: Preprocessing = Preprocessing(),
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    overrides: Callable[[Utterance], dict] | None = None,
 ) -> TranscriptionStats:
+    """overrides(utterance) -> per-utterance AudioItem fields (a strategy's prompt, hotwords)."""
     started = time.perf_counter()
     done = {h.utterance_id for h in store.hypotheses(run_id)}
     todo = [u for u in utterances if u.id not in done]
@@ -62,7 +64,7 @@ def transcribe_into_run(
                 store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": str(exc)})])
                 continue
             audio_s += len(samples) / preprocessing.sample_rate
-            yield AudioItem(u.id, samples, u.language)
+            yield AudioItem(u.id, samples, u.language, **(overrides(u) if overrides else {}))
 
     if progress is not None:
         progress("transcribing", finished, total)
