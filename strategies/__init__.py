@@ -16,6 +16,6 @@ from . import baseline as _baseline  # noqa: E402,F401
 from . import prompt as _prompt  # noqa: E402,F401
 
 try:  # the lexicon corrector arrives with its own module
-    from . import lexicon_correction as _lexicon  # noqa: E402,F401
+    from . import lexicon as _lexicon  # noqa: E402,F401
 except ImportError:  # pragma: no cover
     pass

@@ -100,6 +100,10 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-wer", type=float, metavar="PCT", help="exit 3 if overall WER (%%) is above PCT")
     parser.add_argument("--max-slice-wer", type=float, metavar="PCT", help="exit 3 if any slice's WER (%%) is above PCT")
     parser.add_argument("--min-slice-utterances", type=int, default=1, metavar="N", help="slices smaller than N are not gated")
+    adapt = parser.add_argument_group("adaptation strategies")
+    adapt.add_argument("--strategies", type=_csv_list, default=(), metavar="S[,S...]", help="compare strategies, e.g. baseline,lexicon,prompt,lexicon+prompt")
+    adapt.add_argument("--lexicon", metavar="FILE", help="domain lexicon (CSV or YAML) for the lexicon and prompt strategies")
+    adapt.add_argument("--mine", action="store_true", help="learn misrecognitions from baseline transcripts of the TRAIN part first")
     _load_args(parser)
     _score_args(parser)
 
@@ -409,6 +413,8 @@ def _default_report_paths(args, run_id: str) -> None:
 def cmd_bench(args) -> int:
     from .bench import run_bench
 
+    if args.strategies and tuple(args.strategies) != ("baseline",):
+        return cmd_compare(args)
     result = run_bench(_bench_request(args), ConsoleProgress())
     _print_bench(result)
     _default_report_paths(args, result.run_id)
@@ -420,6 +426,87 @@ def cmd_bench(args) -> int:
     write_markdown(args.markdown, to_markdown(f"Baseline: {result.report['model']} on held-out data", result.evaluation.normalized, result.evaluation.raw, facts, notes))
     print(f"\nwrote {args.json} and {args.markdown}")
     return _exit_for(result.missed)
+
+
+def cmd_compare(args) -> int:
+    from .strategy_runs import ComparisonRequest, run_comparison
+
+    request = ComparisonRequest(_bench_request(args), tuple(args.strategies), args.lexicon, args.mine)
+    comparison = run_comparison(request, ConsoleProgress())
+    text = format_comparison(comparison)
+    print(text)
+    folder = Path(args.workspace) / "reports"
+    stamp = comparison.outcomes[0].result.run_id
+    args.json = args.json or str(folder / f"compare-{stamp}.json")
+    args.markdown = args.markdown or str(folder / f"compare-{stamp}.md")
+    write_json(args.json, comparison_dict(comparison))
+    write_markdown(args.markdown, "# Strategy comparison\n\n```\n" + text + "\n```\n")
+    print(f"\nwrote {args.json} and {args.markdown}")
+    return ExitCode.OK
+
+
+def _cell(outcome, key) -> str:
+    s = next((x for x in outcome.result.evaluation.normalized.slices if (x.column, x.value) == key), None) if key != ("overall", "all") else outcome.result.evaluation.normalized.overall
+    d = next((x for x in outcome.deltas if (x.column, x.value) == key), None)
+    if s is None or s.wer is None:
+        return "—"
+    if outcome.spec == "baseline" or d is None or d.delta_wer is None:
+        return f"{100 * s.wer:.1f}"
+    mark = " ▲" if d.significantly_worse else (" ▼" if d.significantly_better else "")
+    return f"{100 * s.wer:.1f} ({100 * d.delta_wer:+.1f}){mark}"
+
+
+def format_comparison(comparison) -> str:
+    outcomes = comparison.outcomes
+    base = outcomes[0].result.evaluation.normalized
+    keys = [("overall", "all")] + [(s.column, s.value) for s in base.slices if s.column != "speaker"]
+    header = ["slice"] + [o.spec for o in outcomes]
+    rows = [["overall" if k[0] == "overall" else f"{k[0]}={k[1]}"] + [_cell(o, k) for o in outcomes] for k in keys]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    lines = [
+        "Normalized WER % per slice; (change vs baseline), ▲/▼ = significantly worse/better (paired 95% bootstrap).",
+        "",
+        fmt(header),
+        fmt(["-" * w for w in widths]),
+    ] + [fmt(r) for r in rows]
+    lines += ["", f"{'strategy':<18} {'term recall':>11} {'term prec.':>10} {'broken':>7} {'fixed':>6} {'replaced':>8} {'no-speech words':>15}  run"]
+    for o in outcomes:
+        t = o.terms[0] if o.terms else None
+        over = o.over[0]
+        lines.append(
+            f"{o.spec:<18} {pct(t.recall, 1) if t else '—':>11} {pct(t.precision, 1) if t else '—':>10} "
+            f"{over.broken if o.spec != 'baseline' else '—':>7} {over.fixed if o.spec != 'baseline' else '—':>6} {o.replacements:>8} "
+            f"{o.result.hallucination.words:>15}  {o.result.run_id}"
+        )
+    if comparison.mined:
+        learned = sum(len(v) for v in comparison.mined.values())
+        lines.append(f"\nLearned {learned} misrecognitions of {len(comparison.mined)} terms from the train part (run {comparison.train_run}).")
+    if comparison.suggestions:
+        lines.append("Words the model keeps getting wrong that are not in the lexicon: " + ", ".join(f"{w} ×{n}" for w, n in comparison.suggestions[:15]))
+    return "\n".join(lines)
+
+
+def comparison_dict(comparison) -> dict:
+    import dataclasses
+
+    return {
+        "strategies": [
+            {
+                "strategy": o.spec,
+                "run_id": o.result.run_id,
+                "report": o.result.report,
+                "terms": [dataclasses.asdict(t) | {"recall": t.recall, "precision": t.precision} for t in o.terms],
+                "deltas": [dataclasses.asdict(d) | {"significantly_worse": d.significantly_worse, "significantly_better": d.significantly_better} for d in o.deltas],
+                "over_correction": [dataclasses.asdict(x) for x in o.over],
+                "replacements": o.replacements,
+            }
+            for o in comparison.outcomes
+        ],
+        "mined_misrecognitions": comparison.mined,
+        "suggested_terms": [list(s) for s in comparison.suggestions],
+        "train_run": comparison.train_run,
+    }
 
 
 def cmd_parity(args) -> int:
