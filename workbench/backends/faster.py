@@ -39,11 +39,19 @@ class FasterWhisperBackend:
                 batch = []
                 yield self._long(item)
                 continue
+            # CTranslate2 needs <|startoftranscript|> at the same position in every prompt
+            # of a batch: a different text prompt or hotwords start a new batch.
+            if batch and self._prompt_key(item) != self._prompt_key(batch[0]):
+                yield from self._flush(batch)
+                batch = []
             batch.append(item)
             if len(batch) == self.options.batch_size:
                 yield from self._flush(batch)
                 batch = []
         yield from self._flush(batch)
+
+    def _prompt_key(self, item: AudioItem) -> tuple:
+        return (item.prompt or self.options.initial_prompt, item.hotwords or self.options.hotwords)
 
     # ------------------------------------------------------------------ short clips
     def _flush(self, batch: list[AudioItem]) -> list[Transcript]:
