@@ -93,7 +93,8 @@ def _mine(request: ComparisonRequest, lexicon, progress, cancel):
     train = run_bench(replace(request.bench, selection=replace(request.bench.selection, part="train"), strategy="baseline", limit=None), progress, cancel)
     with RunStore(request.bench.workspace) as store:
         pairs = [(h.reference, h.hypothesis, h.slices.get("language")) for h in store.hypotheses(train.run_id) if h.reference]
-    return mine_misrecognitions(pairs, lexicon), tuple(suggest_terms(pairs, lexicon)), train.run_id
+    # A mined misrecognition is replaced on sight, so only spans clearly like the term are kept.
+    return mine_misrecognitions(pairs, lexicon, min_similarity=65), tuple(suggest_terms(pairs, lexicon)), train.run_id
 
 
 def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon) -> tuple[BenchResult, int]:
