@@ -107,7 +107,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 # --------------------------------------------------------------------------- clips
 
 class Clip:
-    __slots__ = ("id", "source", "utterance", "language", "accent", "audio", "seconds")
+    __slots__ = ("accent", "audio", "id", "language", "seconds", "source", "utterance")
 
     def __init__(self, id, source, utterance, audio):
         self.id = id
@@ -299,9 +299,10 @@ def fmt_s(x: float) -> str:
     return f"{x:.2f}"
 
 
-def loaded(label, fn):
+def loaded(fn, *args, **kwargs):
+    """fn(*args, **kwargs) and the wall seconds it took."""
     started = time.perf_counter()
-    value = fn()
+    value = fn(*args, **kwargs)
     return value, time.perf_counter() - started
 
 
@@ -317,11 +318,11 @@ def overhead(model_name: str, clips, args, tmp: str, prebuilt: dict, report: dic
     from workbench.models import resolve_model
 
     lines = []
-    files, resolve_s = loaded("resolve", lambda: resolve_model(model_name, "faster-whisper"))
+    files, resolve_s = loaded(resolve_model, model_name, "faster-whisper")
     base_opts = DecodingOptions(threads=args.threads)
-    direct, load_direct = loaded("direct", lambda: WhisperModel(str(files.ct2_dir), device="cpu", compute_type="int8", cpu_threads=args.threads))
-    backend_b, load_b = loaded("b", lambda: create_backend("faster-whisper", files, base_opts))
-    backend_a, load_a = loaded("a", lambda: create_backend("faster-whisper", files, replace(base_opts, detect_language=False)))
+    direct, load_direct = loaded(WhisperModel, str(files.ct2_dir), device="cpu", compute_type="int8", cpu_threads=args.threads)
+    backend_b, load_b = loaded(create_backend, "faster-whisper", files, base_opts)
+    backend_a, load_a = loaded(create_backend, "faster-whisper", files, replace(base_opts, detect_language=False))
     prebuilt[("faster-whisper", model_name, base_opts)] = backend_b
     prebuilt[("faster-whisper", model_name, replace(base_opts, detect_language=False))] = backend_a
     manifest = os.path.join(tmp, f"clips-{model_name}.csv")
@@ -337,10 +338,10 @@ def overhead(model_name: str, clips, args, tmp: str, prebuilt: dict, report: dic
         "c": lambda: bench_path(clips),
     }
     warm = {
-        "direct": loaded("", lambda: run_direct(direct, clips[:1]))[1],
-        "a": loaded("", lambda: run_backend(backend_a, clips[:1]))[1],
-        "b": loaded("", lambda: run_backend(backend_b, clips[:1]))[1],
-        "c": loaded("", lambda: bench_path(clips[:1], warm_manifest))[1],
+        "direct": loaded(run_direct, direct, clips[:1])[1],
+        "a": loaded(run_backend, backend_a, clips[:1])[1],
+        "b": loaded(run_backend, backend_b, clips[:1])[1],
+        "c": loaded(bench_path, clips[:1], warm_manifest)[1],
     }
     run_decode(clips[:1])
 
@@ -423,13 +424,13 @@ def throughput(model_name: str, clips, args, prebuilt: dict, report: dict) -> li
         rows += [(f"{name}, LID off", name, replace(opts, detect_language=False)) for name in names]
     backends, load = {}, {}
     for label, name, o in rows:
-        files, resolve_s = loaded("resolve", lambda: resolve_model(model_name, name))
+        files, resolve_s = loaded(resolve_model, model_name, name)
         hit = prebuilt.get((name, model_name, o))
         if hit is not None:
             backends[label], load[label] = hit, None
             continue
-        backend, create_s = loaded("create", lambda: create_backend(name, files, o))
-        _, warm_s = loaded("warm", lambda: run_backend(backend, clips[:1]))
+        backend, create_s = loaded(create_backend, name, files, o)
+        _, warm_s = loaded(run_backend, backend, clips[:1])
         backends[label], load[label] = backend, (resolve_s, create_s, warm_s)
         prebuilt[(name, model_name, o)] = backend
 
@@ -455,8 +456,8 @@ def throughput(model_name: str, clips, args, prebuilt: dict, report: dict) -> li
     direct_texts = run_direct(direct[0], clips)[1] if direct is not None else None  # untimed: transcripts only
     fw = median(times["faster-whisper"]) if "faster-whisper" in times else None
     ratio = {k: median([t / f for t, f in zip(times[k], times["faster-whisper"])]) for k in labels} if fw else {}
-    lines = [f"model {model_name}: first {len(clips)} clips of the selection, {audio_s:.1f} s of audio, one clip per call, backends "
-             f"interleaved clip by clip; {args.slow_rounds} round(s), median; greedy, language from the manifest, threads {args.threads}"]
+    lines = [(f"model {model_name}: first {len(clips)} clips of the selection, {audio_s:.1f} s of audio, one clip per call, backends "
+              f"interleaved clip by clip; {args.slow_rounds} round(s), median; greedy, language from the manifest, threads {args.threads}")]
     lines.append(f"  {'backend (LID on = workbench default)':<36} {'resolve s':>9} {'load s':>7} {'warm-up s':>9} {'wall s':>8} {'audio s/s':>9} {'RTF':>6} {'vs fw':>6} {'= direct fw':>11}")
     for label in labels:
         med = median(times[label])
@@ -535,7 +536,7 @@ def main(argv=None) -> int:
             try:
                 out.append("")
                 out.extend(overhead(name, per_model[name], args, tmp, prebuilt, report))
-            except Exception as exc:  # report and go on with the other models
+            except Exception as exc:  # noqa: BLE001 -- report and go on with the other models
                 out.append(f"model {name}: overhead FAILED: {type(exc).__name__}: {exc}")
                 status = 1
         if not args.skip_throughput:
@@ -545,7 +546,7 @@ def main(argv=None) -> int:
                 print(f"throughput: {name}", file=sys.stderr)
                 try:
                     out.extend(throughput(name, per_model[name][: args.slow_clips], args, prebuilt, report))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 -- report and go on
                     out.append(f"model {name}: throughput FAILED: {type(exc).__name__}: {exc}")
                     status = 1
     out.append("")

@@ -27,6 +27,10 @@ class FasterWhisperBackend:
     def __init__(self, model_dir: str, multilingual: bool, options: DecodingOptions):
         from faster_whisper import WhisperModel
 
+        # On CPU, batches of 8 made language ID cost ~16% over direct faster-whisper;
+        # batches of 1-2 cost 5-7% with identical transcripts (benchmarks/README.md).
+        # Larger batches are for GPUs.
+        self.batch_size = options.batch_size if options.device.startswith("cuda") else min(options.batch_size, 2)
         self.options = options
         self.multilingual = multilingual
         self.model = WhisperModel(str(model_dir), device=options.device, compute_type=options.compute_type, cpu_threads=options.threads)
@@ -45,7 +49,7 @@ class FasterWhisperBackend:
                 yield from self._flush(batch)
                 batch = []
             batch.append(item)
-            if len(batch) == self.options.batch_size:
+            if len(batch) == self.batch_size:
                 yield from self._flush(batch)
                 batch = []
         yield from self._flush(batch)
