@@ -18,7 +18,7 @@ overlapping candidates resolve to the best one. Only the matched characters chan
 punctuation and casing around them stay as they were. Every replacement is recorded.
 
 Speed: ordinary words are skipped at the cost of a dict lookup; the rest are compared
-only with terms that share most of their first consonant sounds (`_span_buckets`) and
+only with terms that share most of their first consonant sounds (`_lookups`) and
 have a length that can still reach the threshold (`rapidfuzz.process` with `score_cutoff`), and every
 span's result is cached. `benchmarks/bench_lexicon.py` measures it.
 
@@ -141,7 +141,9 @@ def _sound(match: re.Match) -> str:
 # Voicing pairs merge (b/p, d/t, g/k, v/f, z/s): the commonest confusions, and the ones
 # accents shift. Vowels are all one symbol: which vowel is the least reliable part.
 _CLASSES = str.maketrans("aeiouybpdtgkvfzswjmnlr", "aaaaaappttkkffssfjmnlr")
-_RUNS = re.compile(r"(.)\1+")
+# A letter followed by the same letter is dropped: runs collapse to one ("ll" -> "l"). A
+# literal replacement, since a template ("\\1") is expanded in Python on every match.
+_RUNS = re.compile(r"(.)(?=\1)")
 
 
 def phonetic_key(word: str) -> str:
@@ -154,22 +156,16 @@ def phonetic_key(word: str) -> str:
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     if not _LATIN.fullmatch(folded):
         return word
-    return _RUNS.sub(r"\1", _SPELLING.sub(_sound, folded).translate(_CLASSES))
+    return _RUNS.sub("", _SPELLING.sub(_sound, folded).translate(_CLASSES))
 
 
 def _span_key(keys: Sequence[str]) -> str:
-    return _RUNS.sub(r"\1", "".join(keys))
+    return _RUNS.sub("", "".join(keys))
 
 
 def _consonants(key: str, n: int = 4) -> list[str]:
-    """The first n distinct consonant sounds of a key, in order."""
-    first: list[str] = []
-    for ch in key:
-        if ch != "a" and ch not in first:
-            first.append(ch)
-            if len(first) == n:
-                break
-    return first
+    """The first n distinct consonant sounds of a key, in order ("a" is every vowel)."""
+    return list(dict.fromkeys(key.replace("a", "")))[:n]
 
 
 def _subsets(items: list[str], size: int) -> list[str]:
@@ -183,15 +179,12 @@ def _term_buckets(key: str) -> tuple[str, ...]:
     return tuple(_subsets(first, max(1, len(first) - 1))) if first else ()
 
 
-def _span_buckets(key: str) -> tuple[str, ...]:
-    """Where a span looks: 3 of its first 4 consonant sounds, 2 of its first 3, and 1 of its
-    first 2. So a span finds a term when they differ in one of those consonants (one
-    dropped, added or changed: "bremipril" / "ramipril", "mehr toprolai" / "metoprolol")."""
-    return _lookups(tuple(_consonants(key)))
-
-
 @lru_cache(maxsize=65536)
 def _lookups(first: tuple[str, ...]) -> tuple[str, ...]:
+    """The buckets a span looks in, from its first 4 distinct consonant sounds: every 3 of
+    them, 2 of its first 3, and 1 of its first 2. So a span finds a term when they differ
+    in one of those consonants (one dropped, added or changed: "bremipril" / "ramipril",
+    "mehr toprolai" / "metoprolol")."""
     items = list(first)
     return tuple(dict.fromkeys(_subsets(items, 3) + _subsets(items[:3], 2) + items[:2]))
 
@@ -210,6 +203,11 @@ class _Bucket:
         self.lengths = [e[0] for e in self.entries]
         self.keys = [e[1] for e in self.entries]
         self.terms = [e[2] for e in self.entries]
+        self.codes = [(e[0] << _ID_BITS) | e[2] for e in self.entries]
+
+
+_ID_BITS = 24  # term indexes below 2**24: 16 million terms
+_ID_MASK = (1 << _ID_BITS) - 1
 
 
 class _Index:
@@ -229,6 +227,10 @@ class _Index:
         self.words: dict[str, tuple[bool, str]] = {}  # word -> (ordinary?, sound key)
         self.cores: dict[tuple[str, ...], tuple[int, ...]] = {}  # core span -> retrieved terms
         self.spans: dict[tuple[str, ...], tuple[int, float, str] | None] = {}  # span -> best
+        # first consonant sounds -> the union of the buckets they look in, deduplicated and
+        # sorted by key length: a few hundred distinct ones cover most spans, so merging
+        # once beats gathering a dozen buckets per span.
+        self.merged: dict[tuple[str, ...], tuple[list[int], list[str], list[int]]] = {}
         for i, term in enumerate(self.terms):
             tw = term_words(term.text)
             self._file(self.exact, tw, i)
@@ -244,6 +246,23 @@ class _Index:
                 self.buckets.setdefault(name, _Bucket()).entries.append((len(key), key, i))
         for bucket in self.buckets.values():
             bucket.freeze()
+
+    def merged_for(self, first: tuple[str, ...]) -> tuple[list[int], list[str], list[int]]:
+        """The terms filed in the buckets a span with these first consonant sounds looks in,
+        each once, as (key lengths ascending, keys, term indexes); built once per `first`."""
+        merged = self.merged.get(first)
+        if merged is None:
+            # (key length, term index) packed in one int: ints sort several times faster
+            # than tuples, and a term's key is fixed, so the pair identifies its entry.
+            codes: set[int] = set()
+            for name in _lookups(first):
+                bucket = self.buckets.get(name)
+                if bucket is not None:
+                    codes.update(bucket.codes)
+            order = sorted(codes)
+            ids = [c & _ID_MASK for c in order]
+            merged = self.merged[first] = ([c >> _ID_BITS for c in order], [self.keys[i] for i in ids], ids)
+        return merged
 
     def _file(self, table: dict, tw: tuple[str, ...], i: int) -> None:
         if tw and tw not in table:  # first entry wins, as in the file
@@ -312,6 +331,7 @@ class LexiconCorrector:
         if len(index.spans) > _CACHE_LIMIT:
             index.spans.clear()
             index.cores.clear()
+            index.merged.clear()
 
         # (priority, rank, start word, end word, term index, method, score); priority: listed
         # misrecognitions 2, terms already right 1 (kept as they are), fuzzy/phonetic 0
@@ -361,12 +381,13 @@ class LexiconCorrector:
         # Short ordinary words at the edges ("a moxicilina", "der Hessens ofizienz") change
         # little: the span reuses what its core retrieved. Longer ones may be half the
         # term ("para cetamol", "Mental Acast"): the span retrieves for itself.
-        if len(joined) - sum(map(len, core)) > _EDGE_CHARS:
+        if len(joined) - sum(map(len, core)) > _edge_allowance(len(joined)):
             core = span
+        key = _span_key([info[1] for info in infos])
         retrieved = index.cores.get(core)
         if retrieved is None:
-            retrieved = index.cores[core] = self._retrieve(index, core)
-        key = _span_key([info[1] for info in infos])
+            core_key = key if core is span else _span_key([index.words[w][1] for w in core])
+            retrieved = index.cores[core] = self._retrieve(index, core_key)
         best: tuple[int, float, str] | None = None
         for term in retrieved:
             plain = fuzz.ratio(joined, index.joined[term])
@@ -382,7 +403,7 @@ class LexiconCorrector:
                 best = (term, score, method)
         return best
 
-    def _retrieve(self, index: _Index, core: tuple[str, ...]) -> tuple[int, ...]:
+    def _retrieve(self, index: _Index, key: str) -> tuple[int, ...]:
         """The terms worth scoring against the spans built around one core.
 
         Retrieval is through the sound keys alone, in the core's buckets, with a cutoff
@@ -391,22 +412,18 @@ class LexiconCorrector:
         fuzzy match had a key ratio below 70). Ordinary words around the core ("a" in
         "a moxicilina") lengthen the span, so longer terms are let in for them.
         """
-        key = _span_key([index.words[w][1] for w in core])
-        cutoff = min(self.options.phonetic_threshold, self.options.fuzzy_threshold - 10.0)
+        cutoff = min(self.options.phonetic_threshold, self.options.fuzzy_threshold - 5.0)
         t = cutoff / 100.0
         # ratio <= 2 min(a, b) / (a + b): the key lengths that can still reach the cutoff
         shortest = len(key) * t / (2.0 - t) - 1e-9
-        longest = (len(key) + _EDGE_CHARS) * (2.0 - t) / t + 1e-9
-        keys: list[str] = []
-        ids: list[int] = []
-        for name in _span_buckets(key):
-            bucket = index.buckets.get(name)
-            if bucket is not None:
-                lo, hi = bisect.bisect_left(bucket.lengths, shortest), bisect.bisect_right(bucket.lengths, longest)
-                keys += bucket.keys[lo:hi]
-                ids += bucket.terms[lo:hi]
-        if not keys:
+        longest = (len(key) + _edge_allowance(len(key))) * (2.0 - t) / t + 1e-9
+        lengths, all_keys, all_ids = index.merged_for(tuple(_consonants(key)))
+        lo, hi = bisect.bisect_left(lengths, shortest), bisect.bisect_right(lengths, longest)
+        if lo >= hi:
             return ()
+        if hi - lo <= _RETRIEVED:  # too few to rank: `_best` scores them all anyway
+            return tuple(all_ids[lo:hi])
+        keys, ids = all_keys[lo:hi], all_ids[lo:hi]
         found = process.extract(key, keys, scorer=fuzz.ratio, score_cutoff=cutoff, limit=_RETRIEVED)
         return tuple(dict.fromkeys(ids[pos] for _, _, pos in found))
 
@@ -439,6 +456,13 @@ class LexiconCorrector:
             return Correction(text)
         out.append(text[at:])
         return Correction("".join(out), tuple(replacements))
+
+
+def _edge_allowance(chars: int) -> int:
+    """Letters of ordinary words at a span's edges up to which the span reuses its core's
+    retrieval: 3, or a quarter of the span for long spans (a short word beside a long
+    mishearing changes its length little)."""
+    return max(_EDGE_CHARS, chars // 4)
 
 
 def _gap_breaks(text: str, tokens, k: int) -> bool:
