@@ -445,7 +445,7 @@ class LexiconCorrector:
             start, end = tokens[i][0], tokens[j - 1][1]
             original = text[start:end]
             term = index.terms[term_index].text
-            new = _cased_like(term, original, text, start)
+            new = _with_possessive(_cased_like(term, original, text, start), original)
             if new == original:
                 continue
             out.append(text[at:start])
@@ -480,6 +480,17 @@ def _cased_like(term: str, original: str, text: str, start: int) -> str:
     if term[:1].islower() and original[:1].isupper() and _SENTENCE_START.search(text, 0, start):
         return term[:1].upper() + term[1:]
     return term
+
+
+_POSSESSIVE = re.compile(r"['’][sS]$")
+
+
+def _with_possessive(new: str, original: str) -> str:
+    """Keep a possessive the mishearing carried: "Pat Handrahand's" -> "Pat Hanrahan's"."""
+    suffix = _POSSESSIVE.search(original)
+    if suffix is None or _POSSESSIVE.search(new):
+        return new
+    return new + suffix.group()
 
 
 # ---------------------------------------------------------------- learning from train data
