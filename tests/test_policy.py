@@ -1,0 +1,168 @@
+"""The escalation policy: a pure function over scores, tested with tables of cases."""
+
+import pytest
+
+from workbench.escalation_config import LADDER, Targets
+from workbench.policy import Decision, Miss, RungScores, SliceFigure, decide, misses
+
+TARGETS = Targets(max_wer=15.0, max_slice_wer=25.0, max_regression=2.0, min_slice_utterances=10)
+
+
+def fig(key, wer, baseline=None, change=None, utterances=50):
+    low, high = change if change is not None else (None, None)
+    return SliceFigure(key, utterances, wer, baseline, low, high)
+
+
+def scores(rung, *slices):
+    return RungScores(rung, tuple(slices))
+
+
+# (id, scores, targets, ladder, gpu, allow_cpu, action, next_rung, [(target, slice)] misses in order)
+CASES = [
+    ("all met -> stop", scores("lexicon", fig("overall", 12.0, 14.0, (-3.0, -1.0)), fig("accent=Scottish", 20.0, 24.0, (-6.0, -2.0))),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("baseline meets -> stop", scores("baseline", fig("overall", 10.0), fig("accent=US", 12.0)),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("overall missed -> next", scores("baseline", fig("overall", 18.0), fig("accent=US", 12.0)),
+     TARGETS, LADDER, False, False, "next", "lexicon", [("max_wer", "overall")]),
+    ("slice missed -> next", scores("lexicon", fig("overall", 12.0, 12.5, (-1.0, 0.0)), fig("accent=Scottish", 31.0, 31.0, (-1.0, 1.0))),
+     TARGETS, LADDER, False, False, "next", "prompt", [("max_slice_wer", "accent=Scottish")]),
+    ("small slice not gated", scores("baseline", fig("overall", 12.0), fig("accent=Welsh", 60.0, utterances=9)),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("slice at the size gate is gated", scores("baseline", fig("overall", 12.0), fig("accent=Welsh", 60.0, utterances=10)),
+     TARGETS, LADDER, False, False, "next", "lexicon", [("max_slice_wer", "accent=Welsh")]),
+    ("significant regression above allowance", scores("prompt", fig("overall", 12.0, 12.0, (-0.5, 0.5)), fig("accent=New-York", 19.6, 10.0, (4.0, 15.0))),
+     TARGETS, LADDER, False, False, "next", "lexicon+prompt", [("max_regression", "accent=New-York")]),
+    ("regression above allowance, interval crosses 0", scores("prompt", fig("overall", 12.0, 12.0, (-0.5, 0.5)), fig("accent=New-York", 19.6, 10.0, (-1.0, 15.0))),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("significant regression within allowance", scores("prompt", fig("overall", 12.0, 12.0, (-0.5, 0.5)), fig("accent=New-York", 11.5, 10.0, (0.5, 2.5))),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("overall regression gated without a size gate", scores("lexicon", fig("overall", 14.0, 10.0, (1.0, 7.0), utterances=3)),
+     TARGETS, LADDER, False, False, "next", "prompt", [("max_regression", "overall")]),
+    ("regression in a small slice not gated", scores("lexicon", fig("overall", 12.0, 12.0, (-0.5, 0.5)), fig("accent=Welsh", 22.0, 10.0, (5.0, 20.0), utterances=5)),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("no regression check on the baseline", scores("baseline", fig("overall", 12.0, 5.0, (3.0, 9.0))),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("next is lora, no GPU -> needs_gpu", scores("lexicon+prompt", fig("overall", 12.0, 13.0, (-2.0, 0.0)), fig("accent=Scottish", 31.0, 33.0, (-4.0, 0.0))),
+     TARGETS, LADDER, False, False, "needs_gpu", "lora", [("max_slice_wer", "accent=Scottish")]),
+    ("next is lora, allow_cpu -> next", scores("lexicon+prompt", fig("overall", 12.0, 13.0, (-2.0, 0.0)), fig("accent=Scottish", 31.0, 33.0, (-4.0, 0.0))),
+     TARGETS, LADDER, False, True, "next", "lora", [("max_slice_wer", "accent=Scottish")]),
+    ("next is lora, GPU -> next", scores("lexicon+prompt", fig("overall", 12.0, 13.0, (-2.0, 0.0)), fig("accent=Scottish", 31.0, 33.0, (-4.0, 0.0))),
+     TARGETS, LADDER, True, False, "next", "lora", [("max_slice_wer", "accent=Scottish")]),
+    ("next is full, no GPU -> needs_gpu", scores("lora", fig("overall", 16.0, 17.0, (-2.0, 0.0))),
+     TARGETS, LADDER, False, False, "needs_gpu", "full", [("max_wer", "overall")]),
+    ("last rung missing -> exhausted", scores("full", fig("overall", 16.0, 17.0, (-2.0, 0.0))),
+     TARGETS, LADDER, True, False, "exhausted", None, [("max_wer", "overall")]),
+    ("ladder without rungs skips them", scores("baseline", fig("overall", 18.0)),
+     TARGETS, ("baseline", "lora"), True, False, "next", "lora", [("max_wer", "overall")]),
+    ("short ladder skips to training -> needs_gpu", scores("lexicon", fig("overall", 18.0, 19.0, (-2.0, 0.0))),
+     TARGETS, ("baseline", "lexicon", "full"), False, False, "needs_gpu", "full", [("max_wer", "overall")]),
+    ("short ladder ends early -> exhausted", scores("prompt", fig("overall", 18.0, 19.0, (-2.0, 0.0))),
+     TARGETS, ("baseline", "prompt"), True, False, "exhausted", None, [("max_wer", "overall")]),
+    ("None targets ignored", scores("lexicon", fig("overall", 90.0, 10.0, (70.0, 90.0)), fig("accent=Scottish", 99.0, 10.0, (80.0, 95.0))),
+     Targets(), LADDER, False, False, "stop", None, []),
+    ("only max_wer set", scores("lexicon", fig("overall", 14.0, 10.0, (2.0, 6.0)), fig("accent=Scottish", 99.0, 10.0, (80.0, 95.0))),
+     Targets(max_wer=15.0), LADDER, False, False, "stop", None, []),
+    ("a WER equal to the limit meets it", scores("baseline", fig("overall", 15.0), fig("accent=Scottish", 25.0)),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("misses ordered by severity", scores("prompt", fig("overall", 16.0, 15.0, (-1.0, 3.0)), fig("accent=A", 27.0, 27.0, (-1.0, 1.0)),
+                                          fig("accent=B", 40.0, 39.0, (-1.0, 2.0)), fig("accent=C", 20.0, 12.0, (5.0, 11.0))),
+     TARGETS, LADDER, False, False, "next", "lexicon+prompt",
+     [("max_slice_wer", "accent=B"), ("max_regression", "accent=C"), ("max_slice_wer", "accent=A"), ("max_wer", "overall")]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_decide(case):
+    _, rung_scores, targets, ladder, gpu, allow_cpu, action, next_rung, expected = case
+    decision = decide(rung_scores, ladder, targets, gpu_available=gpu, allow_cpu=allow_cpu)
+    assert decision.action == action
+    assert decision.next_rung == next_rung
+    assert decision.rung == rung_scores.rung
+    assert decision.met == (action == "stop")
+    assert [(m.target, m.slice) for m in decision.misses] == expected
+    assert decision.misses == misses(rung_scores, targets)
+    # Deterministic: the same figures, in any slice order, give the same decision.
+    shuffled = RungScores(rung_scores.rung, tuple(reversed(rung_scores.slices)))
+    assert decide(shuffled, ladder, targets, gpu_available=gpu, allow_cpu=allow_cpu) == decision
+
+
+def test_miss_values_and_limits():
+    s = scores("prompt", fig("overall", 16.0, 15.0, (-1.0, 3.0)), fig("accent=C", 20.0, 12.0, (5.0, 11.0)))
+    (regression, overall) = misses(s, TARGETS)
+    assert (regression.target, regression.value, regression.limit) == ("max_regression", 8.0, 2.0)
+    assert (overall.target, overall.value, overall.limit) == ("max_wer", 16.0, 15.0)
+
+
+@pytest.mark.parametrize(
+    "miss, text",
+    [
+        (Miss("max_slice_wer", "accent=Scottish", 31.0, 25.0), "accent=Scottish at 31.0% WER misses the 25.0% slice target by 6.0 points"),
+        (Miss("max_wer", "overall", 18.25, 15.0), "overall at 18.2% WER misses the 15.0% target by 3.2 points"),
+        (Miss("max_regression", "accent=New-York", 9.6, 2.0), "accent=New-York rose 9.6 points against the baseline (significant; 2.0 allowed)"),
+        (Miss("max_wer", "overall", 15.02, 15.0), "overall at 15.0% WER misses the 15.0% target by less than 0.1 points"),
+    ],
+)
+def test_miss_describe(miss, text):
+    assert miss.describe() == text
+
+
+def test_explain_stop():
+    decision = decide(scores("lexicon", fig("overall", 10.0, 12.0, (-3.0, -1.0))), LADDER, TARGETS, gpu_available=False)
+    assert decision.explain() == "lexicon meets every target: stop here."
+
+
+def test_explain_needs_gpu_names_slice_value_limit_and_next_step():
+    s = scores("lexicon+prompt", fig("overall", 16.0, 17.0, (-2.0, 0.0)), fig("accent=Scottish", 31.0, 33.0, (-4.0, 0.0)))
+    text = decide(s, LADDER, Targets(max_wer=15.0, max_slice_wer=15.0), gpu_available=False).explain()
+    first = text.splitlines()[0]
+    assert first.startswith("LoRA needed: accent=Scottish at 31.0% WER misses the 15.0% slice target")
+    assert first.endswith("; no GPU here.")
+    assert "overall at 16.0% WER misses the 15.0% target by 1.0 points" in text
+    assert "GPU" in text.splitlines()[-1]
+
+
+def test_explain_next_and_exhausted():
+    s = scores("lexicon", fig("overall", 12.0, 12.0, (-1.0, 1.0)), fig("accent=New-York", 19.6, 10.0, (4.0, 15.0)))
+    text = decide(s, LADDER, TARGETS, gpu_available=False).explain()
+    assert "lexicon misses 1 target:" in text
+    assert "accent=New-York rose 9.6 points" in text and "2.0 allowed" in text
+    assert text.endswith("Next: try prompt.")
+    last = scores("full", fig("overall", 16.0, 17.0, (-2.0, 0.0)))
+    text = decide(last, LADDER, TARGETS, gpu_available=True).explain()
+    assert "16.0% WER" in text and "15.0% target" in text and "No rungs left" in text
+
+
+def test_exhausted_reports_the_best_rung_tried():
+    earlier = [
+        scores("baseline", fig("overall", 20.0)),
+        scores("lexicon", fig("overall", 15.5, 20.0, (-6.0, -3.0))),
+        scores("lora", fig("overall", 17.0, 20.0, (-4.0, -2.0))),
+    ]
+    last = scores("full", fig("overall", 16.0, 20.0, (-5.0, -3.0)))
+    decision = decide(last, LADDER, TARGETS, gpu_available=True, earlier=earlier)
+    assert (decision.action, decision.rung, decision.next_rung) == ("exhausted", "lexicon", None)
+    assert [m.value for m in decision.misses] == [15.5]
+    assert "lexicon is the best tried" in decision.explain()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: RungScores("baseline", (fig("accent=US", 10.0),)),  # no overall
+        lambda: RungScores("baseline", (fig("overall", 10.0), fig("overall", 11.0))),  # duplicate slice
+        lambda: SliceFigure("overall", 10, float("nan"), None),
+        lambda: SliceFigure("overall", -1, 10.0, None),
+        lambda: SliceFigure("overall", 10, 10.0, 9.0, 2.0, 1.0),  # low above high
+        lambda: Decision("maybe", "baseline", False, (), None),
+        lambda: Decision("next", "baseline", False, (), None),  # next without a rung
+    ],
+)
+def test_inconsistent_inputs_are_refused(build):
+    with pytest.raises(ValueError):
+        build()
+
+
+def test_a_rung_not_on_the_ladder_is_refused():
+    with pytest.raises(ValueError, match="not on the ladder"):
+        decide(scores("prompt", fig("overall", 10.0, 10.0)), ("baseline", "lexicon"), TARGETS, gpu_available=True)

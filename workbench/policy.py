@@ -1,0 +1,226 @@
+"""The escalation decision: given one rung's held-out scores, stop, climb, or say why not.
+
+A pure function over numbers, so it is tested with tables and never touches a model:
+the caller scores a rung (through the one evaluation path), hands the figures here, and
+acts on the `Decision`. Like Whisper's temperature fallback, it climbs a ladder of
+ever more expensive remedies only while the cheaper ones miss the targets.
+
+A slice counts as a regression only when it is SIGNIFICANTLY worse than the baseline
+(the paired interval of its WER change lies wholly above zero) AND the rise exceeds the
+allowance: a noisy wobble or a small, real rise is tolerated.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from .escalation_config import Targets
+
+__all__ = [
+    "ACTIONS",
+    "TRAINING_RUNGS",
+    "OVERALL",
+    "SliceFigure",
+    "RungScores",
+    "Miss",
+    "Decision",
+    "misses",
+    "decide",
+]
+
+ACTIONS = ("stop", "next", "needs_gpu", "exhausted")
+TRAINING_RUNGS = frozenset({"lora", "full"})
+OVERALL = "overall"
+_TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression")  # tie-break among equal misses
+_RUNG_NAMES = {"lora": "LoRA", "full": "Full fine-tuning"}
+
+
+@dataclass(frozen=True)
+class SliceFigure:
+    """One slice's WER on a rung, and how it moved against the baseline."""
+
+    key: str  # "overall" or "column=value", e.g. "accent=Scottish"
+    utterances: int
+    wer: float  # percent
+    baseline_wer: float | None  # percent; None for the baseline rung itself
+    change_low: float | None = None  # 95% interval of the PAIRED WER change vs baseline, pp
+    change_high: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise ValueError(f"key: must be a non-empty string, got {self.key!r}")
+        if not isinstance(self.utterances, int) or isinstance(self.utterances, bool) or self.utterances < 0:
+            raise ValueError(f"{self.key}: utterances must be a non-negative integer, got {self.utterances!r}")
+        for name in ("wer", "baseline_wer", "change_low", "change_high"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise ValueError(f"{self.key}: {name} must be a finite number, got {value!r}")
+        if self.change_low is not None and self.change_high is not None and self.change_low > self.change_high:
+            raise ValueError(f"{self.key}: change_low {self.change_low!r} is above change_high {self.change_high!r}")
+
+    @property
+    def significantly_worse(self) -> bool:
+        return self.change_low is not None and self.change_low > 0
+
+    @property
+    def rise(self) -> float | None:
+        """Points of WER gained against the baseline (negative: better)."""
+        return None if self.baseline_wer is None else self.wer - self.baseline_wer
+
+
+@dataclass(frozen=True)
+class RungScores:
+    rung: str  # e.g. "baseline", "lexicon+prompt", "lora"
+    slices: tuple[SliceFigure, ...]  # must include "overall"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slices", tuple(self.slices))
+        keys = [s.key for s in self.slices]
+        if OVERALL not in keys:
+            raise ValueError(f"{self.rung}: scores need an {OVERALL!r} slice, got {keys!r}")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{self.rung}: a slice appears twice in {keys!r}")
+
+    @property
+    def overall(self) -> SliceFigure:
+        return next(s for s in self.slices if s.key == OVERALL)
+
+
+@dataclass(frozen=True)
+class Miss:
+    """One target one slice missed."""
+
+    target: str  # "max_wer" | "max_slice_wer" | "max_regression"
+    slice: str
+    value: float  # the WER, or the rise, in pp
+    limit: float
+
+    @property
+    def excess(self) -> float:
+        """Points over the limit: how severe the miss is."""
+        return self.value - self.limit
+
+    def describe(self) -> str:
+        if self.target == "max_regression":
+            return (
+                f"{self.slice} rose {_pp(self.value)} points against the baseline "
+                f"(significant; {_pp(self.limit)} allowed)"
+            )
+        which = "slice target" if self.target == "max_slice_wer" else "target"
+        return f"{self.slice} at {_pp(self.value)}% WER misses the {_pp(self.limit)}% {which} by {_by(self.excess)} points"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # one of ACTIONS
+    rung: str  # the rung just judged (the best one tried when exhausted)
+    met: bool  # that rung met every target
+    misses: tuple[Miss, ...]  # that rung's misses, most severe first
+    next_rung: str | None  # the rung to try next ("next", "needs_gpu"), else None
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"action: must be one of {', '.join(ACTIONS)}, got {self.action!r}")
+        if self.met != (self.action == "stop"):
+            raise ValueError(f"met={self.met!r} contradicts action {self.action!r}")
+        if (self.next_rung is not None) != (self.action in ("next", "needs_gpu")):
+            raise ValueError(f"next_rung={self.next_rung!r} contradicts action {self.action!r}")
+
+    def explain(self) -> str:
+        """What was decided and why, in plain words, one point a line."""
+        if self.met:
+            return f"{self.rung} meets every target: stop here."
+        if self.action == "needs_gpu":
+            first = self.misses[0].describe() if self.misses else "targets missed"
+            lines = [f"{_rung_name(self.next_rung)} needed: {first}; no GPU here."]
+            lines += [f"  also: {m.describe()}" for m in self.misses[1:]]
+            lines.append(
+                f"Run the {self.next_rung} rung on a machine with a GPU, or allow CPU training (very slow)."
+            )
+            return "\n".join(lines)
+        count = len(self.misses)
+        lines = [f"{self.rung} misses {count} target{'s' if count != 1 else ''}:"]
+        lines += [f"  - {m.describe()}" for m in self.misses]
+        if self.action == "next":
+            lines.append(f"Next: try {self.next_rung}.")
+        else:
+            lines.append(f"No rungs left on the ladder: {self.rung} is the best tried, and it still misses the targets above.")
+        return "\n".join(lines)
+
+
+def misses(scores: RungScores, targets: Targets) -> tuple[Miss, ...]:
+    """Every target `scores` misses, most severe (furthest over its limit) first."""
+    found: list[Miss] = []
+    overall = scores.overall
+    if targets.max_wer is not None and overall.wer > targets.max_wer:
+        found.append(Miss("max_wer", OVERALL, float(overall.wer), targets.max_wer))
+    for s in scores.slices:
+        gated = s.key == OVERALL or s.utterances >= targets.min_slice_utterances
+        if not gated:
+            continue
+        if targets.max_slice_wer is not None and s.key != OVERALL and s.wer > targets.max_slice_wer:
+            found.append(Miss("max_slice_wer", s.key, float(s.wer), targets.max_slice_wer))
+        # The baseline is what regressions are measured against: it cannot regress.
+        if targets.max_regression is None or scores.rung == "baseline" or s.rise is None:
+            continue
+        if s.significantly_worse and s.rise > targets.max_regression:
+            found.append(Miss("max_regression", s.key, float(s.rise), targets.max_regression))
+    # Sorted on every field, so equal inputs always give the same order.
+    found.sort(key=lambda m: (-m.excess, _TARGET_ORDER.index(m.target), m.slice))
+    return tuple(found)
+
+
+def decide(
+    scores: RungScores,
+    ladder: Sequence[str],
+    targets: Targets,
+    *,
+    gpu_available: bool,
+    allow_cpu: bool = False,
+    earlier: Sequence[RungScores] = (),
+) -> Decision:
+    """Stop at `scores.rung` if it meets every target, else name the next rung (or why not).
+
+    `earlier`: the scores of rungs already tried, only used when the ladder is exhausted,
+    to report the best rung so far (fewest points over the limits, then the lowest
+    overall WER, then the cheapest) rather than merely the last.
+    """
+    ladder = tuple(ladder)
+    if scores.rung not in ladder:
+        raise ValueError(f"rung {scores.rung!r} is not on the ladder {list(ladder)!r}")
+    missed = misses(scores, targets)
+    if not missed:
+        return Decision("stop", scores.rung, True, (), None)
+    position = ladder.index(scores.rung)
+    if position + 1 < len(ladder):
+        next_rung = ladder[position + 1]
+        if next_rung in TRAINING_RUNGS and not (gpu_available or allow_cpu):
+            return Decision("needs_gpu", scores.rung, False, missed, next_rung)
+        return Decision("next", scores.rung, False, missed, next_rung)
+    best, best_missed = scores, missed
+    for tried in earlier:
+        if tried.rung not in ladder:
+            raise ValueError(f"rung {tried.rung!r} is not on the ladder {list(ladder)!r}")
+        tried_missed = misses(tried, targets)
+        if _rank(tried, tried_missed, ladder) < _rank(best, best_missed, ladder):
+            best, best_missed = tried, tried_missed
+    if not best_missed:  # an earlier rung met every target: the caller should have stopped there
+        return Decision("stop", best.rung, True, (), None)
+    return Decision("exhausted", best.rung, False, best_missed, None)
+
+
+def _rank(scores: RungScores, missed: tuple[Miss, ...], ladder: tuple[str, ...]) -> tuple:
+    return (sum(m.excess for m in missed), scores.overall.wer, ladder.index(scores.rung))
+
+
+def _rung_name(rung: str | None) -> str:
+    return _RUNG_NAMES.get(rung or "", rung or "")
+
+
+def _pp(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def _by(excess: float) -> str:
+    # A miss by 0.04 points would print as "by 0.0": say what is true instead.
+    return "less than 0.1" if excess < 0.05 else f"{excess:.1f}"
