@@ -157,6 +157,21 @@ def build_parser() -> argparse.ArgumentParser:
     _score_args(rescore)
 
     commands.add_parser("normalizers", help="list the available normalizers and their versions")
+
+    escalate = commands.add_parser(
+        "escalate",
+        help="climb the ladder baseline -> lexicon/prompt -> LoRA -> full fine-tuning until the targets are met",
+        description="Runs every rung through the one evaluation path and stops at the first that meets every "
+        "target of the config. Training runs only on a GPU (or with --allow-cpu); without one, it writes the "
+        "training config and the command to run on a GPU machine, and exits 5.",
+    )
+    _bench_args(escalate)
+    escalate.add_argument("--config", metavar="TOML", help="targets, ladder and training settings (default: none of the targets; see `workbench escalate --print-config`)")
+    escalate.add_argument("--max-regression", type=float, metavar="PP", help="the largest significant rise any slice may suffer vs the baseline (overrides the config)")
+    escalate.add_argument("--allow-cpu", action="store_true", help="permit LoRA / full fine-tuning without a GPU (small runs: tests, demos)")
+    escalate.add_argument("--out", metavar="DIR", help="training outputs and the hand-off config (default <workspace>/escalation)")
+    escalate.add_argument("--print-config", action="store_true", help="print the default config (TOML, commented) and exit")
+    escalate.set_defaults(model=None, min_slice_utterances=None)
     return parser
 
 
@@ -538,6 +553,75 @@ def cmd_normalizers(args) -> int:
     return ExitCode.OK
 
 
+def cmd_escalate(args) -> int:
+    from dataclasses import replace as _replace
+
+    from .escalation import EscalationRequest, run_escalation
+    from .escalation_config import EscalationConfig, default_config_text, load_config
+
+    if args.print_config:
+        print(default_config_text(), end="")
+        return ExitCode.OK
+    config = load_config(args.config) if args.config else EscalationConfig()
+    # Command-line options win over the config file.
+    targets = config.targets
+    overrides = {k: v for k, v in (("max_wer", args.max_wer), ("max_slice_wer", args.max_slice_wer),
+                                   ("max_regression", args.max_regression), ("min_slice_utterances", args.min_slice_utterances))
+                 if v is not None}
+    config = _replace(config, targets=_replace(targets, **overrides), model=args.model or config.model,
+                      lexicon=args.lexicon or config.lexicon)
+    if args.data is None and args.test is None and config.data:
+        args.data = config.data
+    args.model = config.model
+    args.min_slice_utterances = config.targets.min_slice_utterances
+    bench = _bench_request(args)
+    out = args.out or str(Path(args.workspace) / "escalation")
+    request = EscalationRequest(config, bench, out, allow_cpu=args.allow_cpu)
+    escalation = run_escalation(request, ConsoleProgress(), report=lambda line: print(line, flush=True),
+                                on_train_event=_print_train_event)
+    for line in escalation.skipped:
+        print(f"skipped {line}")
+    summary = {
+        "final": {"action": escalation.final.action, "rung": escalation.final.rung, "met": escalation.final.met,
+                  "next_rung": escalation.final.next_rung, "explanation": escalation.final.explain()},
+        "rungs": [
+            {"rung": o.rung, "run": o.run_id, "action": o.decision.action, "met": o.decision.met,
+             "misses": [m.describe() for m in o.decision.misses], "guard": list(o.guard), "train": o.train,
+             "slices": [vars(f) for f in o.scores.slices]}
+            for o in escalation.outcomes
+        ],
+        "training_config": escalation.training_config,
+        "command": escalation.command,
+        "skipped": list(escalation.skipped),
+        "config": args.config,
+    }
+    path = args.json or str(Path(out) / "escalation.json")
+    write_json(path, summary)
+    print(f"\nwrote {path}")
+    return _escalation_exit(escalation)
+
+
+def _print_train_event(event) -> None:
+    parts = [f"step {event.step}/{event.total_steps}", f"epoch {event.epoch:.2f}"]
+    if event.loss is not None:
+        parts.append(f"loss {event.loss:.3f}")
+    if event.validation_wer is not None:
+        parts.append(f"validation WER {event.validation_wer:.1f}%")
+    if event.eta_s is not None:
+        parts.append(f"ETA {event.eta_s:.0f}s")
+    print("  " + ", ".join(parts), flush=True)
+
+
+def _escalation_exit(escalation) -> int:
+    final = escalation.final
+    if final.action == "stop":
+        return ExitCode.OK
+    if final.action == "needs_gpu":
+        return ExitCode.NEEDS_GPU
+    regressed = any(m.target == "max_regression" for m in final.misses) or any(o.guard for o in escalation.outcomes[-1:])
+    return ExitCode.REGRESSION if regressed else ExitCode.THRESHOLD_MISSED
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -550,6 +634,7 @@ def main(argv=None) -> int:
         ("bench", None): cmd_bench,
         ("parity", None): cmd_parity,
         ("normalizers", None): cmd_normalizers,
+        ("escalate", None): cmd_escalate,
     }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
     try:
         return int(handler(args))

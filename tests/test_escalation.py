@@ -1,0 +1,88 @@
+"""`workbench escalate`: the ladder end to end through the CLI, on real tiny.en runs.
+
+Three paths: a target the baseline already meets (stop, exit 0); a target it misses on a
+machine without a GPU (the decision, a hand-off config that loads back, exit 5); and
+with --allow-cpu, a real LoRA rung trained, exported, scored on the held-out part and
+judged (exit 3: a 0.1% WER target is out of reach).
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from workbench.bench import demo_manifest
+from workbench.cli import main
+from workbench.escalation_config import load_config
+from workbench.exit_codes import ExitCode
+
+no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
+
+
+def small_manifest(tmp_path: Path, train: int = 8, heldout: int = 3) -> Path:
+    """English demo clips with the demo's own split column, audio paths made absolute."""
+    source = Path(demo_manifest())
+    with open(source, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["language"] == "en" and r["no_speech"] != "yes"]
+    chosen = [r for r in rows if r["split"] == "train"][:train] + [r for r in rows if r["split"] == "heldout"][:heldout]
+    out = tmp_path / "small.csv"
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(chosen[0]))
+        writer.writeheader()
+        for r in chosen:
+            writer.writerow({**r, "audios": str((source.parent / r["audios"]).resolve())})
+    return out
+
+
+def escalate(tmp_path, *extra) -> tuple[int, dict]:
+    out = tmp_path / "esc"
+    code = main(["escalate", "--model", "tiny.en", "--workspace", str(tmp_path / "ws"), "--out", str(out), *extra])
+    return code, json.loads((out / "escalation.json").read_text())
+
+
+def test_a_met_target_stops_at_the_baseline(tmp_path, capsys):
+    code, report = escalate(tmp_path, "--data", str(small_manifest(tmp_path)), "--max-wer", "100")
+    assert code == ExitCode.OK
+    assert [r["rung"] for r in report["rungs"]] == ["baseline"]
+    assert report["final"]["action"] == "stop" and report["final"]["met"]
+    assert "baseline meets every target" in capsys.readouterr().out.lower()
+
+
+@no_gpu
+def test_without_a_gpu_it_explains_writes_the_training_config_and_exits_5(tmp_path, capsys):
+    manifest = small_manifest(tmp_path)
+    code, report = escalate(tmp_path, "--data", str(manifest), "--max-wer", "0.1", "--max-regression", "3")
+    assert code == ExitCode.NEEDS_GPU
+    printed = capsys.readouterr().out
+    assert "LoRA needed: overall at" in printed and "misses the 0.1% target" in printed and "no GPU here" in printed
+    assert report["final"]["action"] == "needs_gpu" and report["final"]["next_rung"] == "lora"
+    handoff = load_config(report["training_config"])  # ready to run: it loads back
+    assert handoff.targets.max_wer == 0.1 and handoff.targets.max_regression == 3.0 and handoff.model == "tiny.en"
+    assert handoff.data == str(manifest.resolve())
+    assert report["command"].startswith("workbench escalate --config ") and "--device cuda" in report["command"]
+    assert report["skipped"] and "no lexicon" in report["skipped"][0]
+
+
+def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):
+    manifest = small_manifest(tmp_path)
+    config = tmp_path / "c.toml"
+    config.write_text(
+        'ladder = ["baseline", "lora"]\n'
+        "[targets]\nmax_wer = 0.1\nmin_slice_utterances = 1\n"
+        "[training]\nmax_steps = 2\nbatch_size = 2\ngrad_accum = 1\neval_steps = 2\nvalidation_fraction = 0.25\n"
+        "gradient_checkpointing = false\ngeneration_max_length = 64\n"
+        "[training.augment]\nnoise_prob = 0.0\ngain_prob = 0.0\n"
+    )
+    code, report = escalate(tmp_path, "--data", str(manifest), "--config", str(config), "--allow-cpu")
+    assert code == ExitCode.THRESHOLD_MISSED
+    baseline, lora = report["rungs"]
+    assert baseline["rung"] == "baseline" and baseline["action"] == "next"
+    assert lora["rung"] == "lora" and lora["train"]["steps"] == 2 and lora["train"]["device"] == "cpu"
+    assert lora["run"] != baseline["run"]
+    # scored on the same held-out utterances as the baseline, with the paired change per slice
+    overall = next(s for s in lora["slices"] if s["key"] == "overall")
+    assert overall["utterances"] == 3 and overall["baseline_wer"] is not None and overall["change_low"] is not None
+    assert report["final"]["action"] == "exhausted" and not report["final"]["met"]
+    assert Path(lora["train"]["ct2_dir"], "model.bin").is_file()
