@@ -86,3 +86,33 @@ def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):
     assert overall["utterances"] == 3 and overall["baseline_wer"] is not None and overall["change_low"] is not None
     assert report["final"]["action"] == "exhausted" and not report["final"]["met"]
     assert Path(lora["train"]["ct2_dir"], "model.bin").is_file()
+    # decode parity: the tuned transformers model and its CTranslate2 export on the same clips
+    parity = lora["parity"]
+    assert parity["utterances"] == 3 and 0 <= parity["identical"] <= 3
+    assert parity["ct2_wer"] == pytest.approx(overall["wer"])
+
+
+def test_workbench_train_fine_tunes_the_decoder_alone_and_exports(tmp_path, capsys):
+    """Full fine-tuning with the encoder frozen and no validation part, through the CLI."""
+    import torch as _torch
+    from safetensors.torch import load_file
+
+    from workbench.models import resolve_model
+
+    config = tmp_path / "t.toml"
+    config.write_text(
+        'model = "tiny.en"\n[training]\nmax_steps = 2\nbatch_size = 2\ngrad_accum = 1\nvalidation_fraction = 0\n'
+        "freeze_encoder = true\ngradient_checkpointing = false\n[training.augment]\nnoise_prob = 0.0\ngain_prob = 0.0\n"
+    )
+    out = tmp_path / "full"
+    code = main(["train", "--method", "full", "--config", str(config), "--data", str(small_manifest(tmp_path, 4, 1)),
+                 "--out", str(out), "--allow-cpu"])
+    assert code == ExitCode.OK
+    assert "trained full for 2 steps" in capsys.readouterr().out
+    before = load_file(str(resolve_model("tiny.en", "transformers").hf_dir / "model.safetensors"))
+    after = load_file(str(out / "model" / "model.safetensors"))
+    encoder = [k for k in before if k.startswith("model.encoder.")]
+    decoder = [k for k in before if k.startswith("model.decoder.layers.")]
+    assert encoder and all(_torch.equal(before[k], after[k]) for k in encoder)  # frozen
+    assert any(not _torch.equal(before[k], after[k]) for k in decoder)  # trained
+    assert (out / "ct2" / "model.bin").is_file() and not (out / "adapter").exists()

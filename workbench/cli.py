@@ -172,6 +172,21 @@ def build_parser() -> argparse.ArgumentParser:
     escalate.add_argument("--out", metavar="DIR", help="training outputs and the hand-off config (default <workspace>/escalation)")
     escalate.add_argument("--print-config", action="store_true", help="print the default config (TOML, commented) and exit")
     escalate.set_defaults(model=None, min_slice_utterances=None)
+
+    train = commands.add_parser(
+        "train",
+        help="fine-tune one model (LoRA or full) on the train part, export it; runs under torchrun / accelerate launch",
+        description="Trains on the TRAIN part of --data (validation carved from it), exports a merged transformers "
+        "folder and a CTranslate2 folder under --out. Score the result with `workbench bench --model OUT/ct2`.",
+    )
+    train.add_argument("--method", choices=("lora", "full"), required=True)
+    train.add_argument("--config", metavar="TOML", help="training settings ([training]) and the model (default: the defaults)")
+    train.add_argument("--data", metavar="MANIFEST", help="the dataset (default: the config's, else the embedded demo corpus)")
+    train.add_argument("--model", help="the start model (default: the config's, else base)")
+    train.add_argument("--out", required=True, metavar="DIR", help="checkpoints/, model/, ct2/, adapter/, result.json")
+    train.add_argument("--allow-cpu", action="store_true", help="permit training without a GPU (small runs)")
+    train.add_argument("--fresh", action="store_true", help="start over instead of resuming from the last checkpoint")
+    _load_args(train)
     return parser
 
 
@@ -587,6 +602,7 @@ def cmd_escalate(args) -> int:
         "rungs": [
             {"rung": o.rung, "run": o.run_id, "action": o.decision.action, "met": o.decision.met,
              "misses": [m.describe() for m in o.decision.misses], "guard": list(o.guard), "train": o.train,
+             "parity": o.parity, "retention_run": o.retention_run,
              "slices": [vars(f) for f in o.scores.slices]}
             for o in escalation.outcomes
         ],
@@ -599,6 +615,28 @@ def cmd_escalate(args) -> int:
     write_json(path, summary)
     print(f"\nwrote {path}")
     return _escalation_exit(escalation)
+
+
+def cmd_train(args) -> int:
+    from .bench import demo_manifest
+    from .escalation_config import EscalationConfig, load_config
+    from .service import DataSelection, select_data
+    from .training import TrainRequest, train
+
+    config = load_config(args.config) if args.config else EscalationConfig()
+    data = args.data or config.data or str(demo_manifest())
+    selection = DataSelection(data, None, "train", _load_options(args), SplitOptions(args.fraction, args.seed))
+    utterances = select_data(selection, ConsoleProgress()).utterances
+    request = TrainRequest(args.method, args.model or config.model, tuple(utterances), args.out, config.training,
+                           allow_cpu=args.allow_cpu, resume=not args.fresh)
+    result = train(request, ConsoleProgress(), _print_train_event)
+    if result is None:  # not the main process of a multi-GPU launch
+        return ExitCode.OK
+    print(f"trained {result.method} for {result.steps} steps ({result.epochs:.2f} epochs) in {result.wall_s:.0f} s on "
+          f"{result.device} ({result.precision}); best validation WER "
+          f"{'n/a' if result.best_validation_wer is None else f'{result.best_validation_wer:.1f}%'}")
+    print(f"model: {result.model_dir}\nctranslate2: {result.ct2_dir}\nscore it: workbench bench --data {data} --model {result.ct2_dir}")
+    return ExitCode.OK
 
 
 def _print_train_event(event) -> None:
@@ -635,6 +673,7 @@ def main(argv=None) -> int:
         ("parity", None): cmd_parity,
         ("normalizers", None): cmd_normalizers,
         ("escalate", None): cmd_escalate,
+        ("train", None): cmd_train,
     }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
     try:
         return int(handler(args))

@@ -48,6 +48,7 @@ class RungOutcome:
     guard: tuple[str, ...] = ()  # forgetting-guard findings that failed this rung
     train: dict | None = None  # TrainResult.to_dict() for training rungs
     retention_run: str | None = None
+    parity: dict | None = None  # the tuned transformers model vs its CTranslate2 export, same clips
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,11 @@ def run_escalation(
         )
         tuned = run_bench(replace(bench, model=trained.ct2_dir, strategy="baseline", lexicon=None), progress, cancel)
         scores = rung_scores(rung, tuned, baseline)
+        parity = None
+        if config.training.parity_check:
+            parity = decode_parity(bench, tuned, trained.model_dir, progress, cancel)
+            say(f"decode parity: transformers {parity['transformers_wer']:.1f}% vs CTranslate2 {parity['ct2_wer']:.1f}% WER, "
+                f"{parity['identical']}/{parity['utterances']} transcripts identical after normalization")
         guard = guard_findings(tuned, baseline, config.targets.max_regression)
         retention_run = None
         if config.retention:
@@ -185,7 +191,7 @@ def run_escalation(
             nxt = _after(ladder, rung)
             action = "exhausted" if nxt is None else ("next" if gpu or request.allow_cpu else "needs_gpu")
             decision = Decision(action=action, rung=rung, met=False, misses=(), next_rung=nxt)
-        outcomes.append(RungOutcome(rung, tuned.run_id, scores, decision, guard, trained.to_dict(), retention_run))
+        outcomes.append(RungOutcome(rung, tuned.run_id, scores, decision, guard, trained.to_dict(), retention_run, parity))
         earlier.append(scores)
         say(decision.explain() + "".join(f"\nforgetting guard: {g}" for g in guard))
     config_path = command = None
@@ -193,6 +199,24 @@ def run_escalation(
         config_path, command = write_training_handoff(request, bench, decision.next_rung)
         say(f"wrote {config_path}; on a GPU machine run:\n  {command}")
     return Escalation(tuple(outcomes), decision, config_path, command, tuple(skipped))
+
+
+def decode_parity(bench: BenchRequest, ct2_run: BenchResult, model_dir: str, progress=None, cancel=None) -> dict:
+    """The tuned model decoded by transformers (as trained) against its CTranslate2 export
+    (as scored): the same clips and decoding options. A large gap means the conversion,
+    not the training, moved the score."""
+    from .normalizers import get_normalizer
+    from .runstore import RunStore
+
+    hf = run_bench(replace(bench, model=model_dir, backend="transformers", strategy="baseline", lexicon=None), progress, cancel)
+    normalizer = get_normalizer(ct2_run.evaluation.options.normalizer)
+    with RunStore(bench.workspace) as store:
+        a = {h.utterance_id: h for h in store.hypotheses(ct2_run.run_id)}
+        b = {h.utterance_id: h.hypothesis for h in store.hypotheses(hf.run_id)}
+    same = sum(1 for i, h in a.items() if i in b and normalizer(h.hypothesis, h.language) == normalizer(b[i], h.language))
+    wer = lambda r: 100.0 * (r.evaluation.normalized.overall.wer or 0.0)  # noqa: E731
+    return {"transformers_run": hf.run_id, "ct2_run": ct2_run.run_id, "transformers_wer": wer(hf), "ct2_wer": wer(ct2_run),
+            "utterances": len(a), "identical": same}
 
 
 def _after(ladder, rung: str) -> str | None:

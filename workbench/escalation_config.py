@@ -195,6 +195,9 @@ class TrainingOptions:
     generation_max_length: int = 225  # tokens generated when validating
     eval_steps: int | None = None  # None: evaluate once per epoch
     seed: int = 0
+    # Also decode the held-out part with the tuned transformers model, and report how far
+    # it is from the CTranslate2 export the ladder scores (decode parity).
+    parity_check: bool = True
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     lora: LoraOptions = field(default_factory=LoraOptions)
 
@@ -221,6 +224,7 @@ class TrainingOptions:
         if self.eval_steps is not None:
             _integer("eval_steps", self.eval_steps)
         _integer("seed", self.seed, minimum=0)
+        _flag("parity_check", self.parity_check)
         if not isinstance(self.augment, AugmentOptions):
             raise ValueError(f"augment: must be AugmentOptions, got {self.augment!r}")
         if not isinstance(self.lora, LoraOptions):
@@ -419,6 +423,7 @@ _KEY_COMMENTS = {
     "training.generation_max_length": "Tokens generated per clip when validating (at most 448)",
     "training.eval_steps": "Validate every this many steps; left out: once per epoch",
     "training.seed": "Same seed, same data: the same run",
+    "training.parity_check": "Also score the tuned transformers model, to compare with its CTranslate2 export",
     "training.augment.noise_prob": "Share of training clips mixed with noise (0 to 1)",
     "training.augment.noise_snr_db": "[low, high] signal-to-noise ratio in dB",
     "training.augment.gain_prob": "Share of training clips made louder or quieter (0 to 1)",

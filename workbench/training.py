@@ -152,6 +152,8 @@ def split_validation(train: Sequence[Utterance], fraction: float, seed: int = 0)
     the same validation part. At least one utterance goes to each side when there are two.
     """
     ranked = sorted(train, key=lambda u: (_bucket(u.id, seed), u.id))
+    if fraction <= 0:
+        return list(train), []
     n_val = min(max(1, round(len(ranked) * fraction)), len(ranked) - 1) if len(ranked) > 1 else 0
     validation = set(u.id for u in ranked[:n_val])
     return [u for u in train if u.id not in validation], [u for u in train if u.id in validation]
@@ -306,8 +308,12 @@ def train(
     progress: Callable[[str, int, int], None] | None = None,
     on_event: Callable[[TrainEvent], None] | None = None,
     cancel=None,  # a threading.Event (or anything with is_set()): stop after the current step
-) -> TrainResult:
-    """Fine-tune, export (transformers + CTranslate2) and return what it measured."""
+) -> TrainResult | None:
+    """Fine-tune, export (transformers + CTranslate2) and return what it measured.
+
+    Under a multi-process launcher (torchrun, accelerate launch) the Trainer trains with
+    data parallelism; only the main process exports and returns a result, the others None.
+    """
     import torch
 
     cuda = torch.cuda.is_available()
@@ -339,7 +345,8 @@ def train(
     train_examples = _examples(training_part, tokenizer, files.multilingual, skipped)
     val_examples = _examples(validation_part, tokenizer, files.multilingual, skipped)
     tokenizer.set_prefix_tokens(language=None, task=None, predict_timestamps=False)
-    if not train_examples or not val_examples:
+    validate = o.validation_fraction > 0
+    if not train_examples or (validate and not val_examples):
         raise WorkbenchError(
             f"not enough training data: {len(train_examples)} training and {len(val_examples)} validation "
             f"utterances after filtering ({', '.join(f'{k}: {v}' for k, v in skipped.items()) or 'none skipped'})"
@@ -396,6 +403,7 @@ def train(
     steps_per_epoch = max(1, math.ceil(len(train_examples) / (o.batch_size * o.grad_accum)))
     total_steps = o.max_steps if o.max_steps > 0 else max(1, math.ceil(steps_per_epoch * o.epochs))
     strategy = "steps" if o.eval_steps else "epoch"
+    # Without a validation part there is nothing to pick the best checkpoint by, nor to stop early on.
     args = Seq2SeqTrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=o.batch_size,
@@ -411,16 +419,16 @@ def train(
         fp16=precision == "fp16",
         bf16=precision == "bf16",
         use_cpu=device == "cpu",
-        eval_strategy=strategy,
+        eval_strategy=strategy if validate else "no",
         save_strategy=strategy,
         eval_steps=o.eval_steps,
         save_steps=o.eval_steps,
         logging_steps=1 if total_steps <= 50 else 10,
         predict_with_generate=True,
         generation_max_length=o.generation_max_length,
-        load_best_model_at_end=True,
-        metric_for_best_model="wer",
-        greater_is_better=False,
+        load_best_model_at_end=validate,
+        metric_for_best_model="wer" if validate else None,
+        greater_is_better=False if validate else None,
         save_total_limit=2,  # the best and the last
         remove_unused_columns=False,
         label_names=["labels"],
@@ -430,11 +438,10 @@ def train(
         disable_tqdm=True,
     )
     train_set = _SpeechDataset(train_examples, processor.feature_extractor, request.preprocessing, o.augment, o.seed)
-    val_set = _SpeechDataset(val_examples, processor.feature_extractor, request.preprocessing, None, o.seed)
-    callbacks = [
-        EarlyStoppingCallback(early_stopping_patience=o.early_stopping_patience),
-        _ProgressCallback(request.method, progress, on_event, cancel),
-    ]
+    val_set = _SpeechDataset(val_examples, processor.feature_extractor, request.preprocessing, None, o.seed) if validate else None
+    callbacks = [_ProgressCallback(request.method, progress, on_event, cancel)]
+    if validate and o.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=o.early_stopping_patience))
     trainer = _WhisperTrainer(
         model=model,
         args=args,
@@ -442,7 +449,7 @@ def train(
         eval_dataset=val_set,
         data_collator=SpeechCollator(tokenizer.convert_tokens_to_ids("<|startoftranscript|>")),
         processing_class=processor.feature_extractor,
-        compute_metrics=compute_metrics,
+        compute_metrics=compute_metrics if validate else None,
         callbacks=callbacks,
     )
     trainer.lang_tokens = lang_tokens
@@ -454,6 +461,9 @@ def train(
     fit_started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     fit_s = time.perf_counter() - fit_started
+    if not trainer.is_world_process_zero():
+        # Under torchrun / accelerate launch every process trains; only the first exports.
+        return None
     if cancel is not None and cancel.is_set():
         raise CancelledError(
             f"training cancelled at step {trainer.state.global_step}; a checkpoint is in {checkpoints}: "
