@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BootstrapOptions", "Interval", "ratio_intervals", "slice_rng"]
+__all__ = ["BootstrapOptions", "Interval", "ratio_intervals", "ratio_replicates", "slice_rng"]
 
 
 @dataclass(frozen=True)
@@ -52,24 +52,21 @@ def slice_rng(options: BootstrapOptions, utterance_ids) -> np.random.Generator:
 _BLOCK_CELLS = 16_000_000
 
 
-def ratio_intervals(
+def ratio_replicates(
     numerators: np.ndarray,
     denominators: np.ndarray,
     options: BootstrapOptions,
     rng: np.random.Generator,
-) -> list[Interval | None]:
-    """Intervals for sum(numerators[k]) / sum(denominators[k]), for each row k.
-
-    numerators, denominators: arrays of shape (k, n), one column per utterance. Every row
-    is resampled with the SAME utterance indices (paired), so WER and CER intervals come
-    from the same replicates. A row whose denominators are all zero gets None.
-    """
+) -> np.ndarray:
+    """The bootstrap replicates of sum(numerators[k]) / sum(denominators[k]): shape
+    (k, resamples), NaN where a resample's denominator is zero. Every row is resampled
+    with the SAME utterance indices (paired)."""
     numerators = np.atleast_2d(np.asarray(numerators, dtype=np.float64))
     denominators = np.atleast_2d(np.asarray(denominators, dtype=np.float64))
     k, n = numerators.shape
+    ratios = np.full((k, options.resamples), np.nan)
     if n == 0 or options.resamples == 0:
-        return [None] * k
-    ratios = np.empty((k, options.resamples))
+        return ratios
     # Sums over a resample = (how often each utterance was drawn) @ (its counts): one
     # bincount and one small matrix product per block, exact for integer counts < 2**53.
     columns = np.hstack([numerators.T, denominators.T])  # (n, 2k)
@@ -83,6 +80,26 @@ def ratio_intervals(
         num, den = sums[:, :k].T, sums[:, k:].T
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios[:, start:stop] = np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+    return ratios
+
+
+def ratio_intervals(
+    numerators: np.ndarray,
+    denominators: np.ndarray,
+    options: BootstrapOptions,
+    rng: np.random.Generator,
+) -> list[Interval | None]:
+    """Intervals for sum(numerators[k]) / sum(denominators[k]), for each row k.
+
+    numerators, denominators: arrays of shape (k, n), one column per utterance. Every row
+    is resampled with the SAME utterance indices (paired), so WER and CER intervals come
+    from the same replicates. A row whose denominators are all zero gets None.
+    """
+    numerators = np.atleast_2d(np.asarray(numerators, dtype=np.float64))
+    k, n = numerators.shape
+    if n == 0 or options.resamples == 0:
+        return [None] * k
+    ratios = ratio_replicates(numerators, denominators, options, rng)
     alpha = (1.0 - options.confidence) / 2.0
     out: list[Interval | None] = []
     for row in range(k):

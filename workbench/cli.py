@@ -74,6 +74,31 @@ def _score_args(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
 
 
+def _only(text: str) -> tuple[str, str]:
+    column, sep, value = text.partition("=")
+    if not sep or not column:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=VALUE, got {text!r}")
+    return column, value
+
+
+def _report_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("judging")
+    group.add_argument("--tolerance", type=float, default=0.0, metavar="PP", help="a significant rise up to PP points is not a regression (default 0)")
+    group.add_argument("--min-utterances", type=int, default=5, metavar="N", help="slices under N utterances are 'too few' (default 5)")
+    group.add_argument("--fail-on-regression", action="store_true", help="exit 4 when any slice regressed beyond the tolerance")
+    group.add_argument("--only", type=_only, action="append", default=[], metavar="COLUMN=VALUE", help="compare only these utterances (repeatable)")
+    group.add_argument("--normalizer", default=None, help="default: the baseline run's")
+    group.add_argument("--slices", type=_csv_list, default=(), metavar="COLS", help="slice columns (default: accent, language and small categorical columns)")
+    group.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (default 1000)")
+    group.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    group.add_argument("--bootstrap-seed", type=int, default=42, help="bootstrap seed (default 42)")
+    out = parser.add_argument_group("output (default: all three under <workspace>/reports/)")
+    out.add_argument("--json", metavar="PATH", help="the report as JSON (schema: workbench/schemas/regression-report.v1.json)")
+    out.add_argument("--markdown", metavar="PATH", help="the report as Markdown")
+    out.add_argument("--html", metavar="PATH", help="a self-contained HTML report with charts")
+    out.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
+
+
 def _temperatures(text: str) -> tuple[float, ...]:
     return tuple(float(t) for t in _csv_list(text))
 
@@ -172,6 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
     escalate.add_argument("--out", metavar="DIR", help="training outputs and the hand-off config (default <workspace>/escalation)")
     escalate.add_argument("--print-config", action="store_true", help="print the default config (TOML, commented) and exit")
     escalate.set_defaults(model=None, min_slice_utterances=None)
+
+    report = commands.add_parser(
+        "report",
+        help="the regression report: each strategy against the baseline, per slice, with paired significance",
+        description="With no RUN: every run made after the latest baseline on the same held-out part (the "
+        "strategies of the latest comparison or escalation) against that baseline.",
+    )
+    report.add_argument("runs", nargs="*", metavar="RUN", help="candidate runs (ids or unique prefixes)")
+    report.add_argument("--baseline", metavar="RUN", help="the baseline run (default: the candidates' base run, else the latest baseline bench run)")
+    _report_args(report)
+    compare = commands.add_parser("compare", help="the regression report for any two stored runs: B against A")
+    compare.add_argument("run_a", metavar="RUN_A", help="the reference run")
+    compare.add_argument("run_b", metavar="RUN_B", help="the run judged against it")
+    _report_args(compare)
 
     train = commands.add_parser(
         "train",
@@ -617,6 +656,86 @@ def cmd_escalate(args) -> int:
     return _escalation_exit(escalation)
 
 
+def _report_options(args):
+    from .regression import ReportOptions
+
+    return ReportOptions(
+        tolerance_pp=args.tolerance,
+        min_utterances=args.min_utterances,
+        normalizer=args.normalizer,
+        slice_columns=tuple(args.slices),
+        only=tuple(args.only),
+        bootstrap=BootstrapOptions(args.bootstrap, args.confidence, args.bootstrap_seed),
+    )
+
+
+def _default_candidates(workspace: str, baseline: str | None) -> tuple[str, list[str]]:
+    """The latest baseline and every succeeded run after it on the same held-out part."""
+    from .runstore import RunStore
+
+    with RunStore(workspace) as store:
+        runs = [r for r in store.runs() if r.effective_status == "succeeded"]  # newest first
+        if baseline:
+            base = store.run(store.resolve(baseline))
+        else:
+            base = next((r for r in runs if r.kind == "bench" and (r.config or {}).get("strategy", "baseline") == "baseline"
+                         and any(o.created_at > r.created_at and o.heldout_id == r.heldout_id for o in runs)), None)
+            if base is None:
+                raise BadInputError(f"{workspace}: no baseline run with later runs on the same held-out part; name the runs to compare")
+        later = [r.id for r in reversed(runs) if r.created_at >= base.created_at and r.id != base.id and r.heldout_id == base.heldout_id]
+    if not later:
+        raise BadInputError(f"{workspace}: no run after baseline {base.id} on the same held-out part to compare with it")
+    return base.id, later
+
+
+def _baseline_for(workspace: str, runs: list[str]) -> str:
+    from .runstore import RunStore
+
+    with RunStore(workspace) as store:
+        bases = {(store.run(store.resolve(r)).config or {}).get("base_run") for r in runs}
+    if len(bases) == 1 and None not in bases:
+        return bases.pop()
+    raise BadInputError("--baseline is needed: the runs do not name one common base run")
+
+
+def cmd_report(args) -> int:
+    if args.runs:
+        baseline, candidates = args.baseline or _baseline_for(args.workspace, args.runs), list(args.runs)
+    else:
+        baseline, candidates = _default_candidates(args.workspace, args.baseline)
+    return _write_regression_report(args, baseline, candidates)
+
+
+def cmd_compare_runs(args) -> int:
+    return _write_regression_report(args, args.run_a, [args.run_b])
+
+
+def _write_regression_report(args, baseline: str, candidates: list[str]) -> int:
+    from .regression import report_runs
+    from .reports_html import render_html
+    from .reports_markdown import render_markdown
+
+    report = report_runs(args.workspace, baseline, candidates, _report_options(args))
+    text = render_markdown(report)
+    print(text)
+    stem = Path(args.workspace) / "reports" / f"regression-{report['baseline']['id']}"
+    paths = {
+        "json": args.json or (None if (args.markdown or args.html) else f"{stem}.json"),
+        "markdown": args.markdown or (None if (args.json or args.html) else f"{stem}.md"),
+        "html": args.html or (None if (args.json or args.markdown) else f"{stem}.html"),
+    }
+    if paths["json"]:
+        write_json(paths["json"], report)
+    if paths["markdown"]:
+        write_markdown(paths["markdown"], text)
+    if paths["html"]:
+        write_markdown(paths["html"], render_html(report))
+    print("wrote " + ", ".join(p for p in paths.values() if p))
+    if args.fail_on_regression and report["regressed"]:
+        return ExitCode.REGRESSION
+    return ExitCode.OK
+
+
 def cmd_train(args) -> int:
     from .bench import demo_manifest
     from .escalation_config import EscalationConfig, load_config
@@ -674,6 +793,8 @@ def main(argv=None) -> int:
         ("normalizers", None): cmd_normalizers,
         ("escalate", None): cmd_escalate,
         ("train", None): cmd_train,
+        ("report", None): cmd_report,
+        ("compare", None): cmd_compare_runs,
     }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
     try:
         return int(handler(args))

@@ -1,0 +1,337 @@
+"""The regression report: is a strategy (or any run) safe to ship against its baseline?
+
+For every slice (overall, accent, language, any manifest column) it puts side by side the
+baseline's and the candidate's WER and CER, the PAIRED change with its bootstrap interval
+(the same resampled utterances for both runs), two significance tests, and a verdict:
+
+- paired bootstrap p-value: two-sided, 2 * min(P(change* <= 0), P(change* >= 0)) over
+  the replicates of the change (the percentile-bootstrap test);
+- sign test on per-utterance errors, as NIST's sc_stats does: among the utterances
+  whose error count differs, how many got worse, under Binomial(n, 1/2);
+- verdict: "too few" under `min_utterances`; "regressed" when the change is
+  significantly positive (the interval lies above zero) AND larger than the tolerance;
+  "improved" when it is significantly negative; otherwise "unchanged" (a significant
+  rise within the tolerance is flagged `within_tolerance`).
+
+For languages written without spaces (Chinese, Japanese, Thai, ...) a word is not a
+unit, so CER is the primary figure and the verdict is taken on it.
+
+Beside the slices: language-ID accuracy per slice for both runs; hallucination (words
+on no-speech clips, repetition loops, the share of transcripts whose compression ratio
+is above 2.4, Whisper's own threshold); for lexicon runs, term recall/precision and
+over-correction. The whole report is a plain dict with a versioned JSON schema
+(`schemas/regression-report.v1.json`); `reports_html.py` renders it as one HTML file.
+
+Everything is computed from the run store (stored hypotheses and references), so any
+two runs can be compared long after they were made, under any normalizer.
+"""
+
+import datetime as _dt
+import re
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .backends.base import language_code
+from .bootstrap import BootstrapOptions, ratio_replicates, slice_rng
+from .dataset import default_slice_columns, is_true
+from .diagnostics import hallucination, language_id
+from .errors import BadInputError
+from .normalizers import get_normalizer
+from .runstore import RunRecord, RunStore, StoredHypothesis
+from .scoring import align
+
+__all__ = ["ReportOptions", "SCHEMA_ID", "SCHEMA_VERSION", "VERDICTS", "build_report", "report_runs", "repetition_loop"]
+
+SCHEMA_ID = "whisper-workbench/regression-report"
+SCHEMA_VERSION = 1
+VERDICTS = ("improved", "regressed", "unchanged", "too few")
+# Whisper's own hallucination signal: gzip compression ratio above 2.4 means repetitive text.
+COMPRESSION_THRESHOLD = 2.4
+# Languages written without spaces between words: CER is the primary figure there.
+NO_SPACE_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "km", "yue", "bo"})
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    tolerance_pp: float = 0.0  # a significant rise up to this many points is not a regression
+    min_utterances: int = 5  # fewer utterances in a slice: "too few" to tell
+    normalizer: str | None = None  # None: the baseline run's
+    slice_columns: tuple[str, ...] = ()  # empty: the columns worth slicing (dataset defaults)
+    only: tuple[tuple[str, str], ...] = ()  # keep utterances whose column has this value (all must match)
+    bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
+
+    def __post_init__(self) -> None:
+        if self.tolerance_pp < 0:
+            raise ValueError(f"tolerance must be >= 0 percentage points, got {self.tolerance_pp!r}")
+        if self.min_utterances < 1:
+            raise ValueError(f"min_utterances must be at least 1, got {self.min_utterances!r}")
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def repetition_loop(text: str, min_repeats: int = 4, max_ngram: int = 6) -> bool:
+    """Whether the text repeats one n-gram (n <= max_ngram) at least min_repeats times in a
+    row: "galaxy galaxy galaxy galaxy", "thank you. thank you. thank you. thank you."."""
+    tokens = re.findall(r"\w+", text.lower())
+    for n in range(1, max_ngram + 1):
+        for start in range(0, len(tokens) - n * min_repeats + 1):
+            gram = tokens[start : start + n]
+            if all(tokens[start + k * n : start + (k + 1) * n] == gram for k in range(1, min_repeats)):
+                return True
+    return False
+
+
+def _paired_p_value(replicates: np.ndarray) -> float | None:
+    values = replicates[~np.isnan(replicates)]
+    if values.size == 0:
+        return None
+    return float(min(1.0, 2.0 * min(np.mean(values <= 0), np.mean(values >= 0))))
+
+
+def _sign_test(diffs: np.ndarray) -> tuple[int, int, float | None]:
+    """(utterances better, worse, two-sided p) over per-utterance error differences."""
+    from scipy.stats import binomtest
+
+    worse, better = int(np.sum(diffs > 0)), int(np.sum(diffs < 0))
+    if worse + better == 0:
+        return better, worse, None
+    return better, worse, float(binomtest(worse, worse + better, 0.5).pvalue)
+
+
+def _percentile(values: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    values = values[~np.isnan(values)]
+    if values.size == 0:
+        return None, None
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(values, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def _pct(x: float | None) -> float | None:
+    return None if x is None else 100.0 * x
+
+
+def _run_info(record: RunRecord, hyps: Sequence[StoredHypothesis]) -> dict:
+    config = record.config or {}
+    return {
+        "id": record.id,
+        "kind": record.kind,
+        # A strategy run is named by its strategy; a plain run by its model (model-size comparisons).
+        "label": config["strategy"] if config.get("strategy") not in (None, "baseline") else str(config.get("model") or "baseline"),
+        "model": config.get("model"),
+        "backend": config.get("backend"),
+        "created": record.created_at,
+        "heldout_id": record.heldout_id,
+        "utterances": len(hyps),
+    }
+
+
+# ----------------------------------------------------------------------------- the report
+
+
+def _slices(columns, items) -> list[tuple[str, str, list[int]]]:
+    groups = [("overall", "all", list(range(len(items))))]
+    for column in columns:
+        by_value: dict[str, list[int]] = {}
+        for i, h in enumerate(items):
+            by_value.setdefault(h.slices.get(column, ""), []).append(i)
+        groups.extend((column, value, by_value[value]) for value in sorted(by_value))
+    return groups
+
+
+def _compare(base: list[StoredHypothesis], cand: dict[str, StoredHypothesis], normalizer, columns, options: ReportOptions) -> list[dict]:
+    ids = [h.id for h in base]
+    a = align(ids, [normalizer(h.reference, h.language) for h in base], [normalizer(h.hypothesis, h.language) for h in base])
+    b = align(ids, [normalizer(h.reference, h.language) for h in base], [normalizer(cand[h.id].hypothesis, h.language) for h in base])
+    a_err = np.array([s.errors for s in a], float)
+    b_err = np.array([s.errors for s in b], float)
+    words = np.array([s.ref_words for s in a], float)
+    a_cerr = np.array([s.char_errors for s in a], float)
+    b_cerr = np.array([s.char_errors for s in b], float)
+    chars = np.array([s.ref_chars for s in a], float)
+    rows = []
+    for column, value, members in _slices(columns, base):
+        m = np.array(members, dtype=np.int64)
+        n_words, n_chars = words[m].sum(), chars[m].sum()
+        rng = slice_rng(options.bootstrap, (ids[i] for i in members))
+        reps = ratio_replicates(
+            np.vstack([b_err[m] - a_err[m], b_cerr[m] - a_cerr[m]]),
+            np.vstack([words[m], chars[m]]),
+            options.bootstrap,
+            rng,
+        )
+        wer_low, wer_high = _percentile(reps[0], options.bootstrap.confidence)
+        cer_low, cer_high = _percentile(reps[1], options.bootstrap.confidence)
+        languages = {language_code(base[i].language) for i in members}
+        primary = "cer" if languages and languages <= NO_SPACE_LANGUAGES else "wer"
+        diffs = (b_cerr[m] - a_cerr[m]) if primary == "cer" else (b_err[m] - a_err[m])
+        better, worse, sign_p = _sign_test(diffs)
+        row = {
+            "column": column,
+            "value": value,
+            "utterances": len(members),
+            "words": int(n_words),
+            "baseline_wer": _pct(a_err[m].sum() / n_words) if n_words else None,
+            "wer": _pct(b_err[m].sum() / n_words) if n_words else None,
+            "change": _pct((b_err[m].sum() - a_err[m].sum()) / n_words) if n_words else None,
+            "change_low": _pct(wer_low),
+            "change_high": _pct(wer_high),
+            "p_value": _paired_p_value(reps[0 if primary == "wer" else 1]),
+            "baseline_cer": _pct(a_cerr[m].sum() / n_chars) if n_chars else None,
+            "cer": _pct(b_cerr[m].sum() / n_chars) if n_chars else None,
+            "cer_change": _pct((b_cerr[m].sum() - a_cerr[m].sum()) / n_chars) if n_chars else None,
+            "cer_change_low": _pct(cer_low),
+            "cer_change_high": _pct(cer_high),
+            "primary": primary,
+            "utterances_better": better,
+            "utterances_worse": worse,
+            "sign_test_p": sign_p,
+        }
+        row.update(_verdict(row, options))
+        rows.append(row)
+    return rows
+
+
+def _verdict(row: dict, options: ReportOptions) -> dict:
+    prefix = "" if row["primary"] == "wer" else "cer_"
+    change, low, high = row[f"{prefix}change"], row[f"{prefix}change_low"], row[f"{prefix}change_high"]
+    if row["utterances"] < options.min_utterances or change is None or low is None:
+        return {"verdict": "too few", "within_tolerance": False}
+    if low > 0:
+        if change > options.tolerance_pp:
+            return {"verdict": "regressed", "within_tolerance": False}
+        return {"verdict": "unchanged", "within_tolerance": True}
+    if high < 0:
+        return {"verdict": "improved", "within_tolerance": False}
+    return {"verdict": "unchanged", "within_tolerance": False}
+
+
+def _language_id(base, cand, columns) -> list[dict]:
+    a = {(s.column, s.value): s for s in language_id(base, {h.id: h.extra or {} for h in base}, columns)}
+    b = {(s.column, s.value): s for s in language_id(base, {h.id: cand[h.id].extra or {} for h in base}, columns)}
+    rows = []
+    for key in a.keys() | b.keys():
+        x, y = a.get(key), b.get(key)
+        rows.append({
+            "column": key[0], "value": key[1],
+            "utterances": (x or y).utterances,
+            "baseline_accuracy": _pct(x.accuracy) if x else None,
+            "accuracy": _pct(y.accuracy) if y else None,
+        })
+    order = {("overall", "all"): 0}
+    return sorted(rows, key=lambda r: (order.get((r["column"], r["value"]), 1), r["column"], r["value"]))
+
+
+def _hallucination(speech, silent, hyps_of) -> dict:
+    score = hallucination(silent, {h.id: hyps_of(h).hypothesis for h in silent})
+    everything = list(speech) + list(silent)
+    loops = [h.id for h in everything if repetition_loop(hyps_of(h).hypothesis)]
+    ratios = [(hyps_of(h).extra or {}).get("compression_ratio") for h in everything]
+    known = [r for r in ratios if isinstance(r, (int, float))]
+    return {
+        "no_speech_clips": score.clips,
+        "clips_with_output": score.clips_with_output,
+        "words": score.words,
+        "examples": [list(e) for e in score.examples],
+        "repetition_loops": len(loops),
+        "loop_examples": loops[:5],
+        "high_compression_share": _pct(sum(r > COMPRESSION_THRESHOLD for r in known) / len(known)) if known else None,
+    }
+
+
+def _terms(base, cand, normalizer, columns, lexicon_path) -> dict | None:
+    if not lexicon_path:
+        return None
+    from .lexicon import load_lexicon
+    from .terms import over_corrections, term_scores
+
+    try:
+        lexicon = load_lexicon(lexicon_path)
+    except (BadInputError, OSError):
+        return None  # the lexicon moved since the run: the rest of the report still stands
+    terms_of = lambda lang: [t.text for t in lexicon.for_language(lang).terms]  # noqa: E731
+    rows = []
+    for label, hyps in (("baseline", {h.id: h.hypothesis for h in base}), ("candidate", {h.id: cand[h.id].hypothesis for h in base})):
+        for t in term_scores(base, hyps, terms_of, normalizer, columns):
+            rows.append({"run": label, "column": t.column, "value": t.value, "recall": _pct(t.recall), "precision": _pct(t.precision)})
+    over = [
+        {"column": o.column, "value": o.value, "broken": o.broken, "fixed": o.fixed}
+        for o in over_corrections(base, {h.id: h.hypothesis for h in base}, {h.id: cand[h.id].hypothesis for h in base}, normalizer, columns)
+    ]
+    return {"lexicon": str(lexicon_path), "terms": rows, "over_correction": over}
+
+
+def build_report(
+    baseline: tuple[RunRecord, Sequence[StoredHypothesis]],
+    candidates: Sequence[tuple[RunRecord, Sequence[StoredHypothesis]]],
+    options: ReportOptions = ReportOptions(),
+) -> dict:
+    """The report dict (schema v1) for candidates against one baseline, paired on the
+    utterances every run has."""
+    base_record, base_hyps = baseline
+    normalizer = get_normalizer(options.normalizer or base_record.normalizer or "auto")
+
+    def keep(h: StoredHypothesis) -> bool:
+        return all(h.slices.get(c, "") == v for c, v in options.only)
+
+    common = {h.id for h in base_hyps if keep(h)}
+    for _, hyps in candidates:
+        common &= {h.id for h in hyps}
+    if not common:
+        raise BadInputError(f"run {base_record.id} and {', '.join(r.id for r, _ in candidates)} share no utterances to compare")
+    base = [h for h in base_hyps if h.id in common]
+    silent = [h for h in base if is_true(h.slices.get("no_speech", "")) or not h.reference.strip()]
+    speech = [h for h in base if h not in silent]
+    columns = options.slice_columns or default_slice_columns(speech, list(dict.fromkeys(c for h in speech for c in h.slices)))
+    comparisons = []
+    any_regressed = False
+    base_by_id = {h.id: h for h in base}
+    for record, hyps in candidates:
+        cand = {h.id: h for h in hyps if h.id in common}
+        slices = _compare(speech, cand, normalizer, columns, options)
+        regressions = [f"{s['column']}={s['value']}" if s["column"] != "overall" else "overall" for s in slices if s["verdict"] == "regressed"]
+        any_regressed |= bool(regressions)
+        lexicon_path = (record.config or {}).get("lexicon") if "lexicon" in str((record.config or {}).get("strategy", "")) else None
+        comparisons.append({
+            "run": _run_info(record, list(cand.values())),
+            "slices": slices,
+            "regressions": regressions,
+            "language_id": _language_id(speech, cand, columns),
+            "hallucination": {
+                "baseline": _hallucination(speech, silent, lambda h: base_by_id[h.id]),
+                "candidate": _hallucination(speech, silent, lambda h: cand[h.id]),
+            },
+            "terms": _terms(speech, cand, normalizer, columns, lexicon_path),
+        })
+    return {
+        "schema": SCHEMA_ID,
+        "version": SCHEMA_VERSION,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "normalizer": normalizer.id,
+        "tolerance_pp": options.tolerance_pp,
+        "min_utterances": options.min_utterances,
+        "confidence": options.bootstrap.confidence,
+        "resamples": options.bootstrap.resamples,
+        "seed": options.bootstrap.seed,
+        "only": [f"{c}={v}" for c, v in options.only],
+        "slice_columns": list(columns),
+        "baseline": _run_info(base_record, base),
+        "speech_utterances": len(speech),
+        "comparisons": comparisons,
+        "regressed": any_regressed,
+    }
+
+
+def report_runs(workspace: str, baseline_id: str, candidate_ids: Sequence[str], options: ReportOptions = ReportOptions()) -> dict:
+    """`build_report` for run ids (or unique prefixes) in a run store."""
+    with RunStore(workspace) as store:
+        base_id = store.resolve(baseline_id)
+        baseline = (store.run(base_id), store.hypotheses(base_id))
+        candidates = []
+        for run in candidate_ids:
+            rid = store.resolve(run)
+            candidates.append((store.run(rid), store.hypotheses(rid)))
+    return build_report(baseline, candidates, options)

@@ -1,0 +1,105 @@
+"""The regression report as Markdown: for pull requests, CI logs and terminals.
+
+One table per candidate run (slice, utterances, baseline and candidate WER, the paired
+change with its interval, p-values, CER, verdict), then language ID, hallucination and,
+for lexicon runs, term figures. Rendered from the report dict alone, so a stored JSON
+report can be re-rendered later.
+"""
+
+__all__ = ["render_markdown", "fmt_p"]
+
+_MARK = {"improved": "✅ improved", "regressed": "❌ regressed", "unchanged": "unchanged", "too few": "too few"}
+
+
+def _n(value, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _signed(value) -> str:
+    return "—" if value is None else f"{value:+.1f}"
+
+
+def fmt_p(p, resamples: int | None = None) -> str:
+    """A p-value as people read it: '<0.001' when the bootstrap saw no replicate across zero."""
+    if p is None:
+        return "—"
+    if p == 0:
+        return f"<{1 / resamples:.3g}" if resamples else "0"
+    return f"{p:.3f}"
+
+
+def _key(row: dict) -> str:
+    return "overall" if row["column"] == "overall" else f"{row['column']}={row['value']}"
+
+
+def render_markdown(report: dict) -> str:
+    base = report["baseline"]
+    lines = [
+        f"# Regression report: against baseline {base['id']}",
+        "",
+        f"Baseline: {base['label']} — {base.get('model')} ({base.get('backend')}), {report['speech_utterances']} speech utterances; "
+        f"normalizer {report['normalizer']}; paired {100 * report['confidence']:.0f}% bootstrap intervals ({report['resamples']} resamples, seed {report['seed']}); "
+        f"a slice regresses when its change is significantly above 0 and above {report['tolerance_pp']:g} points; "
+        f"slices under {report['min_utterances']} utterances are 'too few'."
+        + (f" Only: {', '.join(report['only'])}." if report.get("only") else ""),
+        "",
+    ]
+    if report["regressed"]:
+        named = "; ".join(f"{c['run']['label']} ({c['run']['id']}): {', '.join(c['regressions'])}" for c in report["comparisons"] if c["regressions"])
+        lines += [f"**Regressions:** {named}", ""]
+    else:
+        lines += ["**No significant regression beyond the tolerance.**", ""]
+    for comparison in report["comparisons"]:
+        lines += _comparison(comparison, report)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _comparison(c: dict, report: dict) -> list[str]:
+    run = c["run"]
+    out = [
+        f"## {run['label']} ({run['id']}; {run.get('model')}, {run.get('backend')})",
+        "",
+        "| slice | utts | base WER | WER | change | 95% interval | p (bootstrap) | p (sign) | base CER | CER | CER change | verdict |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    cer_primary = False
+    for s in c["slices"]:
+        interval = "—" if s["change_low"] is None else f"[{s['change_low']:+.1f}, {s['change_high']:+.1f}]"
+        verdict = _MARK[s["verdict"]] + (" (within tolerance)" if s.get("within_tolerance") else "")
+        star = ""
+        if s["primary"] == "cer":
+            star, cer_primary = " *", True
+        out.append(
+            f"| {_key(s)}{star} | {s['utterances']} | {_n(s['baseline_wer'])} | {_n(s['wer'])} | {_signed(s['change'])} | {interval} "
+            f"| {fmt_p(s['p_value'], report['resamples'])} | {fmt_p(s['sign_test_p'])} | {_n(s['baseline_cer'])} | {_n(s['cer'])} "
+            f"| {_signed(s['cer_change'])} | {verdict} |"
+        )
+    if cer_primary:
+        out += ["", "\\* a language written without spaces: CER is the primary figure and the verdict is taken on it."]
+    lid = [r for r in c["language_id"] if r["baseline_accuracy"] is not None or r["accuracy"] is not None]
+    if lid:
+        out += ["", "Language ID accuracy %:", "", "| slice | utts | baseline | candidate |", "|---|---:|---:|---:|"]
+        out += [f"| {_key(r)} | {r['utterances']} | {_n(r['baseline_accuracy'])} | {_n(r['accuracy'])} |" for r in lid]
+    h0, h1 = c["hallucination"]["baseline"], c["hallucination"]["candidate"]
+    out += [
+        "",
+        "Hallucination:",
+        "",
+        "| | no-speech clips | with output | words | repetition loops | compression ratio > 2.4 % |",
+        "|---|---:|---:|---:|---:|---:|",
+        f"| baseline | {h0['no_speech_clips']} | {h0['clips_with_output']} | {h0['words']} | {h0['repetition_loops']} | {_n(h0['high_compression_share'])} |",
+        f"| candidate | {h1['no_speech_clips']} | {h1['clips_with_output']} | {h1['words']} | {h1['repetition_loops']} | {_n(h1['high_compression_share'])} |",
+    ]
+    terms = c.get("terms")
+    if terms:
+        overall = {r["run"]: r for r in terms["terms"] if r["column"] == "overall"}
+        over = next((o for o in terms["over_correction"] if o["column"] == "overall"), None)
+        b, k = overall.get("baseline", {}), overall.get("candidate", {})
+        out += [
+            "",
+            f"Lexicon terms ({terms['lexicon']}): recall {_n(b.get('recall'))} → {_n(k.get('recall'))} %, "
+            f"precision {_n(b.get('precision'))} → {_n(k.get('precision'))} %"
+            + (f"; words broken / fixed: {over['broken']} / {over['fixed']}" if over else ""),
+        ]
+    out.append("")
+    return out
