@@ -679,7 +679,7 @@ def _default_candidates(workspace: str, baseline: str | None) -> tuple[str, list
             base = store.run(store.resolve(baseline))
         else:
             base = next((r for r in runs if r.kind == "bench" and (r.config or {}).get("strategy", "baseline") == "baseline"
-                         and any(o.created_at > r.created_at and o.heldout_id == r.heldout_id for o in runs)), None)
+                         and any(o.id != r.id and o.created_at >= r.created_at and o.heldout_id == r.heldout_id for o in runs)), None)
             if base is None:
                 raise BadInputError(f"{workspace}: no baseline run with later runs on the same held-out part; name the runs to compare")
         later = [r.id for r in reversed(runs) if r.created_at >= base.created_at and r.id != base.id and r.heldout_id == base.heldout_id]
