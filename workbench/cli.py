@@ -226,6 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--allow-cpu", action="store_true", help="permit training without a GPU (small runs)")
     train.add_argument("--fresh", action="store_true", help="start over instead of resuming from the last checkpoint")
     _load_args(train)
+
+    tui = commands.add_parser("tui", help="the interactive workbench (also: `workbench` with no command)",
+                              description="A terminal UI over the same functions as these commands: data, the strategies "
+                              "leaderboard and runs, the lexicon, escalation, the regression report, the utterance inspector.")
+    tui.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
+    tui.add_argument("--data", metavar="MANIFEST", help="the dataset (default: the embedded demo corpus)")
+    tui.add_argument("--lexicon", metavar="FILE", help="domain lexicon (default with the demo corpus: its lexicon; edits are saved to <workspace>/lexicon.csv)")
+    tui.add_argument("--model", default="base", help="the model new runs decode with (default base)")
+    tui.add_argument("--limit", type=int, metavar="N", help="only the first N utterances of a part (quick runs)")
+    tui.add_argument("--config", metavar="TOML", help="escalation targets, ladder and training settings")
+    tui.add_argument("--allow-cpu", action="store_true", help="let the escalate action train without a GPU (small runs)")
     return parser
 
 
@@ -758,6 +769,14 @@ def cmd_train(args) -> int:
     return ExitCode.OK
 
 
+def cmd_tui(args) -> int:
+    from .tui import TuiOptions, run_tui  # the only place the command line imports Textual
+
+    options = TuiOptions(workspace=args.workspace, data=args.data, lexicon=args.lexicon, model=args.model,
+                         limit=args.limit, config=args.config, allow_cpu=args.allow_cpu)
+    return run_tui(options)
+
+
 def _print_train_event(event) -> None:
     parts = [f"step {event.step}/{event.total_steps}", f"epoch {event.epoch:.2f}"]
     if event.loss is not None:
@@ -781,7 +800,8 @@ def _escalation_exit(escalation) -> int:
 
 def main(argv=None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv or ["tui"])  # `workbench` alone opens the interactive workbench
     handler = {
         ("data", "inspect"): cmd_data_inspect,
         ("score", None): cmd_score,
@@ -795,6 +815,7 @@ def main(argv=None) -> int:
         ("train", None): cmd_train,
         ("report", None): cmd_report,
         ("compare", None): cmd_compare_runs,
+        ("tui", None): cmd_tui,
     }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
     try:
         return int(handler(args))
