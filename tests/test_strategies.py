@@ -91,3 +91,13 @@ def test_comparison_post_processes_stored_transcripts_without_redecoding(tmp_pat
     assert lexicon.result.evaluation.normalized.overall.wer < base.result.evaluation.normalized.overall.wer
     assert lexicon.over[0].fixed >= 1 and lexicon.over[0].broken == 0
     assert not any(d.significantly_worse for d in lexicon.deltas)
+    # A second comparison reuses the decoded baseline: no new bench run, nothing transcribed.
+    again = run_comparison(ComparisonRequest(bench, ("baseline", "lexicon"), str(DEMO_LEXICON)))
+    assert again.outcomes[0].result.run_id == base.result.run_id and again.outcomes[0].result.stats.transcribed == 0
+    with RunStore(tmp_path / "ws") as store:
+        assert sorted(r.kind for r in store.runs()) == ["bench", "strategy", "strategy"]
+    # --fresh (resume=False) decodes again
+    from dataclasses import replace
+
+    fresh = run_comparison(ComparisonRequest(replace(bench, resume=False), ("baseline",), str(DEMO_LEXICON)))
+    assert fresh.outcomes[0].result.run_id != base.result.run_id and fresh.outcomes[0].result.stats.transcribed > 0

@@ -46,6 +46,9 @@ class BenchRequest:
     thresholds: Thresholds = field(default_factory=Thresholds)
     workspace: str = DEFAULT_WORKSPACE
     resume: bool = True  # continue the latest unfinished run with the same configuration
+    # Use the latest SUCCEEDED run with the same configuration and held-out utterances
+    # instead of decoding again (comparisons and escalation: the baseline is decoded once).
+    reuse: bool = False
     limit: int | None = None  # only the first N held-out utterances (quick looks)
     strategy: str = "baseline"  # a decode-time strategy (strategies registry), or baseline
     lexicon: str | None = None  # lexicon file for strategies that need one
@@ -121,6 +124,14 @@ def _resumable(store: RunStore, config: dict) -> str | None:
     return None
 
 
+def _reusable(store: RunStore, config: dict, identity: str, size: int) -> str | None:
+    for record in store.runs(limit=200):
+        if (record.kind == "bench" and record.effective_status == "succeeded" and record.config == config
+                and record.heldout_id == identity and record.heldout_size == size):
+            return record.id
+    return None
+
+
 def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: threading.Event | None = None) -> BenchResult:
     from .models import resolve_model
 
@@ -138,6 +149,9 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
 
     identity = data.split.heldout_id if utterances == data.split.heldout else heldout_identity(utterances)
     with RunStore(request.workspace) as store:
+        if request.reuse and (done := _reusable(store, config, identity, len(utterances))):
+            stored = TranscriptionStats(len(utterances), len(utterances), 0, (), 0.0, 0.0)
+            return _score(store, done, utterances, columns, request, data, stored)
         run_id = _resumable(store, config) if request.resume else None
         if run_id:
             store.reopen_run(run_id)
@@ -150,7 +164,9 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
             result = _score(store, run_id, utterances, columns, request, data, stats)
         except (KeyboardInterrupt, CancelledError) as exc:
             store.end_run(run_id, "cancelled", str(exc) or "interrupted by the user")
-            raise CancelledError(f"run {run_id} cancelled; finished utterances are kept — run the same command again to resume") from None
+            kept = len(store.hypotheses(run_id))
+            raise CancelledError(f"run {run_id} cancelled; finished utterances are kept — run the same command again to resume",
+                                 run_id=run_id, kept=kept) from None
         except BaseException as exc:
             store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise

@@ -65,13 +65,17 @@ def _score_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("scoring")
     group.add_argument("--normalizer", default="auto", help="auto (default), whisper-english, multilingual or raw")
     group.add_argument("--slices", type=_csv_list, default=(), metavar="COLS", help="slice columns, comma-separated (default: accent, language and small categorical columns)")
-    group.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for intervals (default 1000; 0 = none)")
-    group.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
-    group.add_argument("--bootstrap-seed", type=int, default=42, help="bootstrap seed (default 42)")
+    _bootstrap_args(group)
     out = parser.add_argument_group("output")
     out.add_argument("--json", metavar="PATH", help="write the full report as JSON")
     out.add_argument("--markdown", metavar="PATH", help="write the report as Markdown")
     out.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
+
+
+def _bootstrap_args(group) -> None:
+    group.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for intervals (default 1000; 0 = none)")
+    group.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    group.add_argument("--bootstrap-seed", type=int, default=42, help="bootstrap seed (default 42)")
 
 
 def _only(text: str) -> tuple[str, str]:
@@ -89,9 +93,7 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--only", type=_only, action="append", default=[], metavar="COLUMN=VALUE", help="compare only these utterances (repeatable)")
     group.add_argument("--normalizer", default=None, help="default: the baseline run's")
     group.add_argument("--slices", type=_csv_list, default=(), metavar="COLS", help="slice columns (default: accent, language and small categorical columns)")
-    group.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (default 1000)")
-    group.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
-    group.add_argument("--bootstrap-seed", type=int, default=42, help="bootstrap seed (default 42)")
+    _bootstrap_args(group)
     out = parser.add_argument_group("output (default: all three under <workspace>/reports/)")
     out.add_argument("--json", metavar="PATH", help="the report as JSON (schema: workbench/schemas/regression-report.v1.json)")
     out.add_argument("--markdown", metavar="PATH", help="the report as Markdown")
@@ -642,8 +644,9 @@ def cmd_escalate(args) -> int:
     bench = _bench_request(args)
     out = args.out or str(Path(args.workspace) / "escalation")
     request = EscalationRequest(config, bench, out, allow_cpu=args.allow_cpu)
-    escalation = run_escalation(request, ConsoleProgress(), report=lambda line: print(line, flush=True),
-                                on_train_event=_print_train_event)
+    with _graceful_interrupt() as cancel:
+        escalation = run_escalation(request, ConsoleProgress(), report=lambda line: print(line, flush=True),
+                                    cancel=cancel, on_train_event=_print_train_event)
     for line in escalation.skipped:
         print(f"skipped {line}")
     summary = {
@@ -759,7 +762,8 @@ def cmd_train(args) -> int:
     utterances = select_data(selection, ConsoleProgress()).utterances
     request = TrainRequest(args.method, args.model or config.model, tuple(utterances), args.out, config.training,
                            allow_cpu=args.allow_cpu, resume=not args.fresh)
-    result = train(request, ConsoleProgress(), _print_train_event)
+    with _graceful_interrupt() as cancel:
+        result = train(request, ConsoleProgress(), _print_train_event, cancel)
     if result is None:  # not the main process of a multi-GPU launch
         return ExitCode.OK
     print(f"trained {result.method} for {result.steps} steps ({result.epochs:.2f} epochs) in {result.wall_s:.0f} s on "
@@ -775,6 +779,34 @@ def cmd_tui(args) -> int:
     options = TuiOptions(workspace=args.workspace, data=args.data, lexicon=args.lexicon, model=args.model,
                          limit=args.limit, config=args.config, allow_cpu=args.allow_cpu)
     return run_tui(options)
+
+
+class _graceful_interrupt:
+    """The first Ctrl-C asks the job to stop after its current step or clip (a training
+    checkpoint is saved, finished clips are kept); a second one stops at once."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.event = threading.Event()
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self.event
+
+    def _handle(self, signum, frame):
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        self.event.set()
+        print("\nstopping after the current step; Ctrl-C again to stop at once", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, self.previous)
+        return False
 
 
 def _print_train_event(event) -> None:

@@ -31,3 +31,8 @@ class CancelledError(WorkbenchError):
     """The user cancelled a long job; what finished before is kept."""
 
     exit_code = ExitCode.CANCELLED
+
+    def __init__(self, message: str = "cancelled", run_id: str | None = None, kept: int | None = None):
+        super().__init__(message)
+        self.run_id = run_id  # the run that keeps the finished work, when there is one
+        self.kept = kept  # how many utterances it keeps

@@ -75,7 +75,9 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
         infos = parsed[spec]
         decode = next((i.name for i in infos if i.stage == "decode"), "baseline")
         if decode not in decoded:
-            decoded[decode] = run_bench(replace(request.bench, strategy=decode, lexicon=request.lexicon), progress, cancel)
+            # Decoded once: an identical succeeded run (same model, options, data) is reused unless --fresh.
+            lexicon_file = request.lexicon if decode != "baseline" else None  # the baseline does not depend on it
+            decoded[decode] = run_bench(replace(request.bench, strategy=decode, lexicon=lexicon_file, reuse=request.bench.resume), progress, cancel)
         posts = [i for i in infos if i.stage == "post"]
         if posts:
             result, replaced = _post_process(request, spec, decoded[decode], posts, lexicon)
@@ -90,7 +92,9 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
 def _mine(request: ComparisonRequest, lexicon, progress, cancel):
     from strategies.lexicon_correction import mine_misrecognitions, suggest_terms
 
-    train = run_bench(replace(request.bench, selection=replace(request.bench.selection, part="train"), strategy="baseline", limit=None), progress, cancel)
+    # The same --limit as the held-out part (a quick look stays quick); reused when already decoded.
+    train = run_bench(replace(request.bench, selection=replace(request.bench.selection, part="train"), strategy="baseline",
+                              reuse=request.bench.resume), progress, cancel)
     with RunStore(request.bench.workspace) as store:
         pairs = [(h.reference, h.hypothesis, h.slices.get("language")) for h in store.hypotheses(train.run_id) if h.reference]
     # A mined misrecognition is replaced on sight, so only spans clearly like the term are kept.
