@@ -109,15 +109,16 @@ def test_a_strategy_run_from_the_strategies_screen_lands_on_the_leaderboard(work
             await finish_job(pilot)
             assert app.last_outcome.ok, app.last_outcome
             rows = [k.value for k in board.rows]
-            assert len(rows) == 4 and rows[:2] == [baseline, lexicon]  # the pinned baseline keeps its runs
-            labels = [session.leaderboard(ws, baseline).runs[i].label for i in range(4)]
-            assert labels == ["tiny.en", "lexicon", "tiny.en", "lexicon"]
+            # The decoded baseline is reused (no second decode): one new lexicon run lands.
+            assert len(rows) == 3 and rows[:2] == [baseline, lexicon]
+            labels = [run.label for run in session.leaderboard(ws, baseline).runs]
+            assert labels == ["tiny.en", "lexicon", "lexicon"]
             assert "finished: overall WER baseline" in str(app.query_one("#job-text").content)
 
     run(drive())
     with RunStore(ws) as store:
         statuses = [r.effective_status for r in store.runs()]
-    assert statuses.count("succeeded") == 5  # 2 + the train run + the new baseline and lexicon runs
+    assert statuses.count("succeeded") == 4  # 2 + the train run + the new lexicon run (the baseline was reused)
 
 
 def test_cancelling_a_run_keeps_the_finished_utterances(workspace_copy):
