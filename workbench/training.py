@@ -573,6 +573,11 @@ def _trainer_classes():
                 control.should_save = True  # keep what finished: resume starts here
                 control.should_training_stop = True
 
+        def on_epoch_end(self, args, state, control, **kwargs):
+            if self.cancel is not None and self.cancel.is_set():
+                # A cancel breaks out of the epoch; do not spend minutes validating on the way out.
+                control.should_evaluate = False
+
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not self.on_event or not logs:
                 return
