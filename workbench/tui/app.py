@@ -245,7 +245,10 @@ class WorkbenchApp(App):
         try:
             outcome = JobOutcome(result=work(progress, cancel))
         except CancelledError as exc:
-            run_id, kept = cancelled_run(self.options.workspace, str(exc))
+            if exc.run_id is not None and exc.kept is not None:  # the engine says which run keeps what
+                run_id, kept = exc.run_id, exc.kept
+            else:
+                run_id, kept = cancelled_run(self.options.workspace, str(exc))
             where = f" (run {run_id}; run it again to resume)" if run_id else ""
             outcome = JobOutcome(error=f"cancelled: {kept} utterance{'s' if kept != 1 else ''} kept{where}", cancelled=True)
         except (WorkbenchError, ValueError, OSError) as exc:
