@@ -162,3 +162,21 @@ def test_report_without_runs_takes_the_latest_baseline_and_what_came_after(tmp_p
     assert main(["report", "--workspace", str(tmp_path / "ws"), "--fail-on-regression"]) == ExitCode.REGRESSION
     written = sorted(p.suffix for p in (tmp_path / "ws" / "reports").iterdir())
     assert written == [".html", ".json", ".md"]
+
+
+def test_a_cluster_bootstrap_resamples_speakers_and_widens_the_interval():
+    """Two speakers: one improved a lot, one a little. Utterance resampling sees 60
+    independent draws; speaker resampling sees two, and its interval is honest about it."""
+    base, cand = [], []
+    for i in range(60):
+        speaker = "s1" if i < 30 else "s2"
+        base.append(StoredHypothesis(f"u{i:03d}", REF, wrong(2), {"accent": "A", "speaker": speaker}, None))
+        cand.append(StoredHypothesis(f"u{i:03d}", REF, REF if speaker == "s1" or i % 3 else wrong(2), {"accent": "A", "speaker": speaker}, None))
+    plain = build_report((record("b"), base), [(record("c", "x"), cand)], ReportOptions(normalizer="raw", slice_columns=("accent",)))
+    clustered = build_report((record("b"), base), [(record("c", "x"), cand)],
+                             ReportOptions(normalizer="raw", slice_columns=("accent",), cluster="speaker"))
+    p, c = slice_of(plain, "overall"), slice_of(clustered, "overall")
+    assert p["change"] == c["change"]  # the point estimate does not depend on the resampling
+    assert (c["change_high"] - c["change_low"]) > 1.5 * (p["change_high"] - p["change_low"])
+    assert clustered["cluster"] == "speaker" and plain["cluster"] is None
+    jsonschema.validate(clustered, SCHEMA)

@@ -91,6 +91,7 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--min-utterances", type=int, default=5, metavar="N", help="slices under N utterances are 'too few' (default 5)")
     group.add_argument("--fail-on-regression", action="store_true", help="exit 4 when any slice regressed beyond the tolerance")
     group.add_argument("--only", type=_only, action="append", default=[], metavar="COLUMN=VALUE", help="compare only these utterances (repeatable)")
+    group.add_argument("--cluster", metavar="COLUMN", help="resample whole groups of COLUMN (e.g. speaker) in the bootstrap: honest intervals when utterances share a speaker")
     group.add_argument("--normalizer", default=None, help="default: the baseline run's")
     group.add_argument("--slices", type=_csv_list, default=(), metavar="COLS", help="slice columns (default: accent, language and small categorical columns)")
     _bootstrap_args(group)
@@ -679,6 +680,7 @@ def _report_options(args):
         normalizer=args.normalizer,
         slice_columns=tuple(args.slices),
         only=tuple(args.only),
+        cluster=args.cluster,
         bootstrap=BootstrapOptions(args.bootstrap, args.confidence, args.bootstrap_seed),
     )
 

@@ -4,6 +4,8 @@ For every slice (overall, accent, language, any manifest column) it puts side by
 baseline's and the candidate's WER and CER, the PAIRED change with its bootstrap interval
 (the same resampled utterances for both runs), two significance tests, and a verdict:
 
+- with `cluster` (e.g. "speaker"), the bootstrap resamples whole speakers: utterances of
+  one speaker are not independent, and an interval that pretends they are is too narrow;
 - paired bootstrap p-value: two-sided, 2 * min(P(change* <= 0), P(change* >= 0)) over
   the replicates of the change (the percentile-bootstrap test);
 - sign test on per-utterance errors, as NIST's sc_stats does: among the utterances
@@ -60,6 +62,7 @@ class ReportOptions:
     normalizer: str | None = None  # None: the baseline run's
     slice_columns: tuple[str, ...] = ()  # empty: the columns worth slicing (dataset defaults)
     only: tuple[tuple[str, str], ...] = ()  # keep utterances whose column has this value (all must match)
+    cluster: str | None = None  # resample whole groups of this column (e.g. "speaker") instead of utterances
     bootstrap: BootstrapOptions = field(default_factory=BootstrapOptions)
 
     def __post_init__(self) -> None:
@@ -157,12 +160,13 @@ def _compare(base: list[StoredHypothesis], cand: dict[str, StoredHypothesis], no
         m = np.array(members, dtype=np.int64)
         n_words, n_chars = words[m].sum(), chars[m].sum()
         rng = slice_rng(options.bootstrap, (ids[i] for i in members))
-        reps = ratio_replicates(
-            np.vstack([b_err[m] - a_err[m], b_cerr[m] - a_cerr[m]]),
-            np.vstack([words[m], chars[m]]),
-            options.bootstrap,
-            rng,
-        )
+        numerators = np.vstack([b_err[m] - a_err[m], b_cerr[m] - a_cerr[m]])
+        denominators = np.vstack([words[m], chars[m]])
+        if options.cluster:
+            # Resample whole clusters (speakers): a speaker's utterances share a voice and a
+            # microphone, so treating them as independent makes intervals too narrow.
+            numerators, denominators = _by_cluster([base[i].slices.get(options.cluster, "") for i in members], numerators, denominators)
+        reps = ratio_replicates(numerators, denominators, options.bootstrap, rng)
         wer_low, wer_high = _percentile(reps[0], options.bootstrap.confidence)
         cer_low, cer_high = _percentile(reps[1], options.bootstrap.confidence)
         languages = {language_code(base[i].language) for i in members}
@@ -193,6 +197,18 @@ def _compare(base: list[StoredHypothesis], cand: dict[str, StoredHypothesis], no
         row.update(_verdict(row, options))
         rows.append(row)
     return rows
+
+
+def _by_cluster(keys: list[str], numerators: np.ndarray, denominators: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-utterance columns summed into one column per cluster."""
+    codes = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+    index = np.array([codes[k] for k in keys], dtype=np.int64)
+    out_n = np.zeros((numerators.shape[0], len(codes)))
+    out_d = np.zeros((denominators.shape[0], len(codes)))
+    for row in range(numerators.shape[0]):
+        out_n[row] = np.bincount(index, weights=numerators[row], minlength=len(codes))
+        out_d[row] = np.bincount(index, weights=denominators[row], minlength=len(codes))
+    return out_n, out_d
 
 
 def _verdict(row: dict, options: ReportOptions) -> dict:
@@ -317,6 +333,7 @@ def build_report(
         "resamples": options.bootstrap.resamples,
         "seed": options.bootstrap.seed,
         "only": [f"{c}={v}" for c, v in options.only],
+        "cluster": options.cluster,
         "slice_columns": list(columns),
         "baseline": _run_info(base_record, base),
         "speech_utterances": len(speech),

@@ -41,7 +41,8 @@ def render_markdown(report: dict) -> str:
         f"normalizer {report['normalizer']}; paired {100 * report['confidence']:.0f}% bootstrap intervals ({report['resamples']} resamples, seed {report['seed']}); "
         f"a slice regresses when its change is significantly above 0 and above {report['tolerance_pp']:g} points; "
         f"slices under {report['min_utterances']} utterances are 'too few'."
-        + (f" Only: {', '.join(report['only'])}." if report.get("only") else ""),
+        + (f" Only: {', '.join(report['only'])}." if report.get("only") else "")
+        + (f" Resampled by {report['cluster']} (cluster bootstrap)." if report.get("cluster") else ""),
         "",
     ]
     if report["regressed"]:
