@@ -143,6 +143,8 @@ def _header(report: dict, names: list[str]) -> str:
     ]
     if report.get("only"):
         facts.insert(8, ("only", ", ".join(report["only"])))
+    if report.get("cluster"):
+        facts.append(("bootstrap resamples whole", str(report["cluster"])))
     items = "".join(f"<div><b>{_e(k)}:</b> {_e(v)}</div>" for k, v in facts)
     return f"<h1>Regression report</h1>\n<div class=\"facts\">{items}</div>\n{_banner(report, names)}"
 
