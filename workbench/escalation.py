@@ -2,8 +2,9 @@
 
 Each rung is scored by the one evaluation path (`bench.run_bench` / `strategy_runs`), its
 figures go to `policy.decide`, and the ladder stops at the first rung that meets every
-target. The cheap rungs are scored together in one comparison, since they share the
-baseline's transcripts; a training rung runs only when the cheap ones all missed.
+target. Rungs run one at a time, so a rung the ladder never reaches is never decoded;
+the cheap rungs share the baseline's transcripts (decoded once and reused); a training
+rung runs only when the cheap ones all missed.
 
 Without a GPU (and without `allow_cpu`) a training rung is not run: the ladder ends with
 the decision, writes a ready-to-run config (`train.toml`) and prints the exact command
@@ -138,17 +139,22 @@ def run_escalation(
     from .strategy_runs import ComparisonRequest, run_comparison
 
     bench = replace(request.bench, model=config.model) if config.model else request.bench
-    comparison = run_comparison(ComparisonRequest(bench, tuple(cheap), config.lexicon, mine=config.lexicon is not None),
-                                progress, cancel)
-    by_spec = {o.spec: o for o in comparison.outcomes}
-    baseline = by_spec["baseline"].result
+
+    def score_rung(rung: str):
+        # One rung at a time, so a rung the ladder never reaches is never decoded; the
+        # baseline's transcripts are decoded once and reused (BenchRequest.reuse).
+        mine = config.lexicon is not None and "lexicon" in rung
+        comparison = run_comparison(ComparisonRequest(bench, (rung,), config.lexicon, mine=mine), progress, cancel)
+        return {o.spec: o for o in comparison.outcomes}[rung].result
+
+    baseline = score_rung("baseline")
     outcomes: list[RungOutcome] = []
     earlier: list[RungScores] = []
     decision = None
     for rung in ladder:
         if rung in TRAINING_RUNGS:
             break
-        result = by_spec[rung].result
+        result = baseline if rung == "baseline" else score_rung(rung)
         scores = rung_scores(rung, result, None if rung == "baseline" else baseline)
         decision = decide(scores, ladder, config.targets, gpu_available=gpu, allow_cpu=request.allow_cpu, earlier=tuple(earlier))
         outcomes.append(RungOutcome(rung, result.run_id, scores, decision))
