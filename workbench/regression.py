@@ -318,7 +318,7 @@ def build_report(
             "language_id": _language_id(speech, cand, columns),
             "hallucination": {
                 "baseline": _hallucination(speech, silent, lambda h: base_by_id[h.id]),
-                "candidate": _hallucination(speech, silent, lambda h: cand[h.id]),
+                "candidate": _hallucination(speech, silent, lambda h, cand=cand: cand[h.id]),
             },
             "terms": _terms(speech, cand, normalizer, columns, lexicon_path),
         })
