@@ -114,3 +114,14 @@ def test_the_ladder_stops_at_the_first_rung_that_meets_the_targets(workspace):
 def test_an_empty_workspace_has_nothing_to_show(tmp_path):
     assert session.list_runs(str(tmp_path / "none")) == []
     assert session.leaderboard(str(tmp_path / "none")).runs == ()
+
+
+def test_rejected_suggestions_are_remembered_across_sessions(tmp_path):
+    ws = str(tmp_path / "ws")
+    assert session.rejected_suggestions(ws) == set()
+    session.reject_suggestion(ws, "heard as:warfarin:war for in")
+    session.reject_suggestion(ws, "missing:milligrams:milligrams")
+    assert session.rejected_suggestions(ws) == {"heard as:warfarin:war for in", "missing:milligrams:milligrams"}
+    Path(ws, session.REVIEW_FILE).write_text("[1, 2]")
+    with pytest.raises(BadInputError, match="lexicon-review.json"):
+        session.rejected_suggestions(ws)

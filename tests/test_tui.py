@@ -412,6 +412,17 @@ def test_accepting_a_missing_term_adds_it(hand):
     run(drive())
     saved = load_lexicon("lexicon.csv")
     assert [t.text for t in saved.terms] == ["metoprolol", "warfarin", "nausea"]
+    # the rejection is remembered: the next session does not offer it again
+    assert "heard as:metoprolol:metaprol" in session.rejected_suggestions("ws")
+
+    async def again():
+        app = hand_app(hand)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("3")
+            await settle(pilot)
+            assert "heard as:metoprolol:metaprol" not in [k.value for k in app.query_one("#suggestions").rows]
+
+    run(again())
 
 
 def test_the_term_form_edits_a_term(hand):

@@ -43,6 +43,8 @@ __all__ = [
     "derive_strategy_run",
     "latest_baseline",
     "ladder_status",
+    "rejected_suggestions",
+    "reject_suggestion",
 ]
 
 
@@ -304,6 +306,31 @@ def derive_strategy_run(workspace: str, base_run: str, spec: str, lexicon_path: 
             store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
             raise
     return run_id
+
+
+REVIEW_FILE = "lexicon-review.json"  # in the workspace: suggestions a user rejected
+
+
+def rejected_suggestions(workspace: str) -> set[str]:
+    """The suggestion keys rejected in earlier sessions (opaque strings chosen by the UI)."""
+    import json
+
+    path = Path(workspace, REVIEW_FILE)
+    if not path.is_file():
+        return set()
+    try:
+        return set(json.loads(path.read_text(encoding="utf-8")).get("rejected", []))
+    except (ValueError, AttributeError) as exc:
+        raise BadInputError(f"{path}: not a lexicon review file ({exc})") from None
+
+
+def reject_suggestion(workspace: str, key: str) -> None:
+    """Remember a rejected suggestion, so it is not offered again (written atomically)."""
+    import json
+
+    rejected = rejected_suggestions(workspace) | {key}
+    Path(workspace).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(Path(workspace, REVIEW_FILE), json.dumps({"rejected": sorted(rejected)}, indent=2) + "\n")
 
 
 def save_lexicon_csv(lexicon, path: str) -> None:

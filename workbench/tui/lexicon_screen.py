@@ -47,7 +47,9 @@ def load_suggestions(workspace: str, path: str) -> tuple[tuple[Suggestion, ...],
         return (), f"{exc} — or press t here"
     found = [Suggestion("heard as", term, heard) for term, heards in mined.items() for heard in heards]
     found += [Suggestion("missing", word, word, count) for word, count in missing]
-    return tuple(found), "" if found else "nothing to suggest: the train run's mistakes are all known"
+    rejected = session.rejected_suggestions(workspace)  # rejected in an earlier session: not offered again
+    found = [s for s in found if s.key not in rejected]
+    return tuple(found), "" if found else "nothing to suggest: the train run's mistakes are all known or rejected"
 
 
 class TermsTable(DataTable):
@@ -235,6 +237,8 @@ class LexiconPane(Pane):
             self.notify(f"already {self.decided[suggestion.key]}", severity="warning")
             return
         self.decided[suggestion.key] = "accepted" if accept else "rejected"
+        if not accept:
+            session.reject_suggestion(self.wb.options.workspace, suggestion.key)
         if accept and suggestion.kind == "heard as":
             self.lexicon = self.lexicon.with_misrecognitions({suggestion.term: [suggestion.text]})
             self.dirty = True
