@@ -25,7 +25,7 @@ from .environment import environment, git_commit
 from .errors import BadInputError
 from .evaluation import EvaluationOptions, evaluate
 from .normalizers import get_normalizer
-from .runstore import RunRecord, RunStore, StoredHypothesis
+from .runstore import RunRecord, RunStore
 from .scoring import scorecard_from_dict
 
 __all__ = [
@@ -268,6 +268,7 @@ def derive_strategy_run(workspace: str, base_run: str, spec: str, lexicon_path: 
 
     from .lexicon import load_lexicon
     from .service import finish_scored_run
+    from .strategy_runs import post_process_hypotheses
 
     infos = strategies.parse(spec)
     if any(i.stage == "decode" for i in infos):
@@ -281,18 +282,7 @@ def derive_strategy_run(workspace: str, base_run: str, spec: str, lexicon_path: 
                   "lexicon_terms": len(lexicon.terms) if lexicon else 0}
         run_id = store.begin_run("strategy", config, environment(), base.heldout_id, base.heldout_size, base.normalizer, git_commit())
         try:
-            rows = []
-            hyps = store.hypotheses(base.id)
-            for k, h in enumerate(hyps):
-                text, extra, made = h.hypothesis, dict(h.extra or {}), []
-                if "error" not in extra:
-                    for step in steps:
-                        text, changes = step.postprocess(text, h.language)
-                        made.extend(changes)
-                extra["replacements"], extra["baseline_hypothesis"] = made, h.hypothesis
-                rows.append(StoredHypothesis(h.utterance_id, h.reference, text, h.slices, extra))
-                if progress:
-                    progress(f"applying {spec}", k + 1, len(hyps))
+            rows, replaced = post_process_hypotheses(store.hypotheses(base.id), steps, progress, f"applying {spec}")
             store.add_hypotheses(run_id, rows)
             speech = [h for h in rows if h.reference.strip() and not is_true(h.slices.get("no_speech", "")) and "error" not in (h.extra or {})]
             from .bootstrap import BootstrapOptions
@@ -300,7 +290,6 @@ def derive_strategy_run(workspace: str, base_run: str, spec: str, lexicon_path: 
             options = EvaluationOptions(base.normalizer or "auto", tuple(config.get("slice_columns", ())),
                                         BootstrapOptions(**config.get("bootstrap", {})))
             evaluation = evaluate(speech, {h.id: h.hypothesis for h in rows}, options)
-            replaced = sum(len(h.extra["replacements"]) for h in rows)
             finish_scored_run(store, run_id, evaluation, (), {}, {"utterances": len(rows), "replacements": replaced})
         except BaseException as exc:
             store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")

@@ -25,7 +25,7 @@ from .significance import Delta, paired_deltas
 from .terms import OverCorrection, TermScore, over_corrections, term_scores
 from .transcription import TranscriptionStats
 
-__all__ = ["ComparisonRequest", "StrategyOutcome", "Comparison", "run_comparison"]
+__all__ = ["ComparisonRequest", "StrategyOutcome", "Comparison", "run_comparison", "post_process_hypotheses"]
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,26 @@ def _mine(request: ComparisonRequest, lexicon, progress, cancel):
     return mine_misrecognitions(pairs, lexicon, min_similarity=65), tuple(suggest_terms(pairs, lexicon)), train.run_id
 
 
+def post_process_hypotheses(hypotheses, steps, progress=None, stage: str = "post-processing") -> tuple[list[StoredHypothesis], int]:
+    """Stored transcripts rewritten by post-processing steps, in order, each change recorded
+    (`replacements`) beside the transcript it started from (`baseline_hypothesis`); clips
+    that failed to decode are left as they are. Returns (rows, replacements made)."""
+    rows, replaced = [], 0
+    hypotheses = list(hypotheses)
+    for k, h in enumerate(hypotheses):
+        text, extra, made = h.hypothesis, dict(h.extra or {}), []
+        if "error" not in extra:
+            for step in steps:
+                text, changes = step.postprocess(text, h.slices.get("language"))
+                made.extend(changes)
+        replaced += len(made)
+        extra["replacements"], extra["baseline_hypothesis"] = made, h.hypothesis
+        rows.append(StoredHypothesis(h.utterance_id, h.reference, text, h.slices, extra))
+        if progress:
+            progress(stage, k + 1, len(hypotheses))
+    return rows, replaced
+
+
 def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon) -> tuple[BenchResult, int]:
     bench = request.bench
     steps = [info.factory(info.config_type(), lexicon) for info in posts]
@@ -117,18 +137,7 @@ def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, post
         run_id = store.begin_run("strategy", config, environment(), base_record.heldout_id, base_record.heldout_size, base_record.normalizer, git_commit())
         try:
             started = time.perf_counter()
-            rows, replaced = [], 0
-            for h in store.hypotheses(base.run_id):
-                text, extra = h.hypothesis, dict(h.extra or {})
-                made = []
-                if "error" not in extra:
-                    for step in steps:
-                        text, changes = step.postprocess(text, h.slices.get("language"))
-                        made.extend(changes)
-                replaced += len(made)
-                extra["replacements"] = made
-                extra["baseline_hypothesis"] = h.hypothesis
-                rows.append(StoredHypothesis(h.utterance_id, h.reference, text, h.slices, extra))
+            rows, replaced = post_process_hypotheses(store.hypotheses(base.run_id), steps)
             store.add_hypotheses(run_id, rows)
             utterances = base.data.utterances[: bench.limit] if bench.limit else base.data.utterances
             stats = TranscriptionStats(len(rows), 0, 0, (), 0.0, time.perf_counter() - started)
