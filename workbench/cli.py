@@ -686,22 +686,17 @@ def _report_options(args):
 
 
 def _default_candidates(workspace: str, baseline: str | None) -> tuple[str, list[str]]:
-    """The latest baseline and every succeeded run after it on the same held-out part."""
-    from .runstore import RunStore
+    """The latest comparison's baseline and every succeeded run after it on the same held-out part."""
+    from . import session
 
-    with RunStore(workspace) as store:
-        runs = [r for r in store.runs() if r.effective_status == "succeeded"]  # newest first
-        if baseline:
-            base = store.run(store.resolve(baseline))
-        else:
-            base = next((r for r in runs if r.kind == "bench" and (r.config or {}).get("strategy", "baseline") == "baseline"
-                         and any(o.id != r.id and o.created_at >= r.created_at and o.heldout_id == r.heldout_id for o in runs)), None)
-            if base is None:
-                raise BadInputError(f"{workspace}: no baseline run with later runs on the same held-out part; name the runs to compare")
-        later = [r.id for r in reversed(runs) if r.created_at >= base.created_at and r.id != base.id and r.heldout_id == base.heldout_id]
+    baseline = baseline or session.latest_baseline(workspace, with_later_runs=True)
+    if baseline is None:
+        raise BadInputError(f"{workspace}: no baseline run with later runs on the same held-out part; name the runs to compare")
+    board = session.leaderboard(workspace, baseline)
+    later = [r.id for r in board.runs if r.id != board.baseline]
     if not later:
-        raise BadInputError(f"{workspace}: no run after baseline {base.id} on the same held-out part to compare with it")
-    return base.id, later
+        raise BadInputError(f"{workspace}: no run after baseline {board.baseline} on the same held-out part to compare with it")
+    return board.baseline, later
 
 
 def _baseline_for(workspace: str, runs: list[str]) -> str:

@@ -89,10 +89,17 @@ def list_runs(workspace: str, limit: int | None = None) -> list[RunSummary]:
         return [_summary(store, r) for r in store.runs(limit)]
 
 
-def latest_baseline(workspace: str) -> str | None:
-    """The newest succeeded plain (baseline) bench run of the held-out part."""
-    for run in list_runs(workspace):
-        if run.kind == "bench" and run.status == "succeeded" and run.base_run is None and run.part in (None, "heldout") and run.label == run.model:
+def latest_baseline(workspace: str, with_later_runs: bool = False) -> str | None:
+    """The newest succeeded plain (baseline) bench run of the held-out part; with
+    `with_later_runs`, the newest one that has succeeded runs after it on the same held-out
+    part (the baseline of the latest comparison)."""
+    runs = list_runs(workspace)
+    for run in runs:
+        if not (run.kind == "bench" and run.status == "succeeded" and run.base_run is None
+                and run.part in (None, "heldout") and run.label == run.model):
+            continue
+        if not with_later_runs or any(o.id != run.id and o.status == "succeeded" and o.created_at >= run.created_at
+                                      and o.heldout_id == run.heldout_id for o in runs):
             return run.id
     return None
 
