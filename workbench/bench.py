@@ -117,17 +117,12 @@ def _decode_overrides(request: BenchRequest):
     return lambda u: strategy.decode_overrides(u.language, request.backend)
 
 
-def _resumable(store: RunStore, config: dict) -> str | None:
-    for record in store.runs(limit=50):
-        if record.kind == "bench" and record.config == config and record.effective_status in ("interrupted", "cancelled", "failed"):
-            return record.id
-    return None
-
-
-def _reusable(store: RunStore, config: dict, identity: str, size: int) -> str | None:
+def _latest_run(store: RunStore, config: dict, statuses: tuple[str, ...], identity: str | None = None, size: int | None = None) -> str | None:
+    """The newest bench run with this exact configuration and one of these statuses (and,
+    when given, this held-out identity and size)."""
     for record in store.runs(limit=200):
-        if (record.kind == "bench" and record.effective_status == "succeeded" and record.config == config
-                and record.heldout_id == identity and record.heldout_size == size):
+        if (record.kind == "bench" and record.config == config and record.effective_status in statuses
+                and (identity is None or (record.heldout_id == identity and record.heldout_size == size))):
             return record.id
     return None
 
@@ -149,10 +144,10 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
 
     identity = data.split.heldout_id if utterances == data.split.heldout else heldout_identity(utterances)
     with RunStore(request.workspace) as store:
-        if request.reuse and (done := _reusable(store, config, identity, len(utterances))):
+        if request.reuse and (done := _latest_run(store, config, ("succeeded",), identity, len(utterances))):
             stored = TranscriptionStats(len(utterances), len(utterances), 0, (), 0.0, 0.0)
             return _score(store, done, utterances, columns, request, data, stored)
-        run_id = _resumable(store, config) if request.resume else None
+        run_id = _latest_run(store, config, ("interrupted", "cancelled", "failed")) if request.resume else None
         if run_id:
             store.reopen_run(run_id)
         else:

@@ -439,10 +439,11 @@ def train(
     )
     train_set = _SpeechDataset(train_examples, processor.feature_extractor, request.preprocessing, o.augment, o.seed)
     val_set = _SpeechDataset(val_examples, processor.feature_extractor, request.preprocessing, None, o.seed) if validate else None
-    callbacks = [_ProgressCallback(request.method, progress, on_event, cancel)]
+    trainer_cls, callback_cls = _trainer_classes()
+    callbacks = [callback_cls(request.method, progress, on_event, cancel)]
     if validate and o.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=o.early_stopping_patience))
-    trainer = _WhisperTrainer(
+    trainer = trainer_cls(
         model=model,
         args=args,
         train_dataset=train_set,
@@ -532,6 +533,8 @@ def train(
 
 
 def _trainer_classes():
+    """The Trainer subclass and callback, defined on first use: transformers is imported
+    only when training runs."""
     from transformers import Seq2SeqTrainer, TrainerCallback
 
     class WhisperTrainer(Seq2SeqTrainer):
@@ -589,13 +592,3 @@ def _trainer_classes():
                                      loss=loss, validation_wer=wer, eta_s=self._eta(state)))
 
     return WhisperTrainer, ProgressCallback
-
-
-def _WhisperTrainer(**kwargs):
-    trainer_cls, _ = _trainer_classes()
-    return trainer_cls(**kwargs)
-
-
-def _ProgressCallback(*args):
-    _, callback_cls = _trainer_classes()
-    return callback_cls(*args)
