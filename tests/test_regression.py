@@ -180,3 +180,17 @@ def test_a_cluster_bootstrap_resamples_speakers_and_widens_the_interval():
     assert (c["change_high"] - c["change_low"]) > 1.5 * (p["change_high"] - p["change_low"])
     assert clustered["cluster"] == "speaker" and plain["cluster"] is None
     jsonschema.validate(clustered, SCHEMA)
+
+
+@pytest.mark.parametrize("options, named", [
+    (ReportOptions(slice_columns=("dialect",)), "--slices"),
+    (ReportOptions(only=(("dialect", "x"),)), "--only"),
+    (ReportOptions(cluster="speaker"), "--cluster"),
+])
+def test_an_unknown_column_is_a_one_line_error_naming_it(options, named):
+    from workbench.errors import BadInputError
+
+    baseline, candidate = runs_improving_a_and_harming_b()
+    with pytest.raises(BadInputError, match=f"{named}: run base has no column") as info:
+        build_report(baseline, [candidate], options)
+    assert "accent" in str(info.value) and "\n" not in str(info.value)

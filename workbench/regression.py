@@ -290,6 +290,13 @@ def build_report(
     base_record, base_hyps = baseline
     normalizer = get_normalizer(options.normalizer or base_record.normalizer or "auto")
 
+    available = list(dict.fromkeys(c for h in base_hyps for c in h.slices))
+    asked = [("--slices", c) for c in options.slice_columns] + [("--only", c) for c, _ in options.only]
+    asked += [("--cluster", options.cluster)] if options.cluster else []
+    for option, column in asked:  # an unknown column would silently make one group of everything
+        if column not in available:
+            raise BadInputError(f"{option}: run {base_record.id} has no column {column!r} (it has: {', '.join(available) or 'none'})")
+
     def keep(h: StoredHypothesis) -> bool:
         return all(h.slices.get(c, "") == v for c, v in options.only)
 
@@ -301,7 +308,7 @@ def build_report(
     base = [h for h in base_hyps if h.id in common]
     silent = [h for h in base if is_true(h.slices.get("no_speech", "")) or not h.reference.strip()]
     speech = [h for h in base if h not in silent]
-    columns = options.slice_columns or default_slice_columns(speech, list(dict.fromkeys(c for h in speech for c in h.slices)))
+    columns = options.slice_columns or default_slice_columns(speech, available)
     comparisons = []
     any_regressed = False
     base_by_id = {h.id: h for h in base}
