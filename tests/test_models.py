@@ -299,3 +299,22 @@ def test_alignment_heads_dump_round_trips():
     assert alignment_heads_from_dump(alignment_heads_dump(heads, 4, 6), 4, 6) == heads
     assert hashlib.sha256(alignment_heads_dump(heads, 4, 6)).hexdigest() == \
         hashlib.sha256(alignment_heads_dump(heads, 4, 6)).hexdigest()  # deterministic (gzip mtime 0)
+
+
+def test_model_error_lives_in_errors_and_conversion_does_not_import_models(tmp_path):
+    """ModelError moved out of the conversion <-> models cycle: one class, two public names,
+    and parsing a model file needs no `workbench.models`."""
+    import subprocess
+    import sys
+
+    from workbench import conversion, errors
+
+    assert models.ModelError is errors.ModelError
+    assert issubclass(errors.ModelError, errors.BadInputError)
+    bad = tmp_path / "model.bin"
+    bad.write_bytes(b"\x01\x00")
+    with pytest.raises(errors.ModelError, match="model.bin"):
+        conversion.read_ct2_model(bad)
+    code = "import sys, workbench.conversion; print('workbench.models' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .models import ModelError
+from .errors import ModelError
 
 __all__ = [
     "Ct2Model",

@@ -6,7 +6,7 @@ names the file, row or field at fault and what is wrong with it.
 
 from .exit_codes import ExitCode
 
-__all__ = ["WorkbenchError", "BadInputError", "RunNotFoundError", "CancelledError"]
+__all__ = ["WorkbenchError", "BadInputError", "ModelError", "RunNotFoundError", "CancelledError"]
 
 
 class WorkbenchError(Exception):
@@ -19,6 +19,15 @@ class BadInputError(WorkbenchError):
     """A manifest, hypotheses file, option or audio file that cannot be used."""
 
     exit_code = ExitCode.BAD_INPUT
+
+
+class ModelError(BadInputError):
+    """A model that cannot be found, verified, converted or loaded; the message says which and why.
+
+    Defined here rather than in `workbench.models` so that `workbench.conversion` (which
+    raises it while parsing model files) does not import `workbench.models` (which calls
+    the conversions): the two would otherwise import each other.
+    """
 
 
 class RunNotFoundError(WorkbenchError):

@@ -34,7 +34,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Callable
 
-from .errors import BadInputError
+from .errors import ModelError  # re-exported: `workbench.models.ModelError` is its public name too
 
 __all__ = ["ModelError", "ModelFiles", "BACKENDS", "cache_dir", "resolve_model", "known_models"]
 
@@ -44,10 +44,6 @@ MARKER = "workbench-model.json"
 _CHUNK = 8 << 20  # bytes hashed per read
 
 Progress = Callable[[str, int, int], None]
-
-
-class ModelError(BadInputError):
-    """A model that cannot be found, verified, converted or loaded; the message says which and why."""
 
 
 @dataclass(frozen=True)
