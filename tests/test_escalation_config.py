@@ -19,7 +19,8 @@ from workbench.escalation_config import (
 )
 
 CUSTOM = EscalationConfig(
-    targets=Targets(max_wer=15.0, max_slice_wer=25.0, max_regression=2.0, min_slice_utterances=20),
+    targets=Targets(max_wer=15.0, max_slice_wer=25.0, max_regression=2.0, min_slice_utterances=20,
+                    max_language_id_drop=2.5, max_no_speech_insertions=3, max_prompt_echo=1),
     ladder=("baseline", "lexicon+prompt", "lora"),
     model="tiny.en",
     lexicon="/data/terms \"quoted\" \\ lexicon.csv",
@@ -141,6 +142,11 @@ def test_hub_datasets_are_not_paths(tmp_path):
         ("[training]\nseed = -1\n", "[training] seed: must be a non-negative integer, got -1"),
         ("[targets]\nmax_wer = -5\n", "[targets] max_wer: must be a number from 0 to 1000, got -5"),
         ("[targets]\nmax_regression = inf\n", "[targets] max_regression: must be a number from 0 to 1000, got inf"),
+        ("[targets]\nmax_language_id_drop = -1\n", "[targets] max_language_id_drop: must be a number from 0 to 100, got -1"),
+        ("[targets]\nmax_language_id_drop = 'x'\n", "[targets] max_language_id_drop: must be a number from 0 to 100, got 'x'"),
+        ("[targets]\nmax_no_speech_insertions = 1.5\n", "[targets] max_no_speech_insertions: must be a non-negative integer, got 1.5"),
+        ("[targets]\nmax_prompt_echo = -2\n", "[targets] max_prompt_echo: must be a non-negative integer, got -2"),
+        ("[targets]\nmax_prompt_echos = 1\n", "[targets] unknown key 'max_prompt_echos' (did you mean 'max_prompt_echo'?)"),
         ("[training.augment]\nnoise_prob = 1.5\n", "[training.augment] noise_prob: must be a number from 0 to 1, got 1.5"),
         ("[training.augment]\ngain_db = [6, -6]\n", "[training.augment] gain_db: low must not exceed high, got [6, -6]"),
         ("[training.lora]\ndropout = 1\n", "[training.lora] dropout: must be a finite number at least 0 and below 1, got 1"),
@@ -165,6 +171,22 @@ def test_bad_input_is_one_line_naming_file_and_field(tmp_path, text, message):
     assert "\n" not in error
     assert error.startswith(f"{path}: ")
     assert message in error
+
+
+def test_the_forgetting_guard_has_its_own_allowances_with_documented_defaults(tmp_path):
+    """The language-ID allowance no longer borrows max_regression: each guard measure has its own."""
+    defaults = Targets()
+    assert (defaults.max_language_id_drop, defaults.max_no_speech_insertions, defaults.max_prompt_echo) == (0.0, 0, 0)
+    config = load_config(write(tmp_path, "[targets]\nmax_regression = 5\nmax_language_id_drop = 1\n"
+                                         "max_no_speech_insertions = 4\nmax_prompt_echo = 2\n"))
+    assert config.targets.max_regression == 5.0 and config.targets.max_language_id_drop == 1.0
+    assert isinstance(config.targets.max_language_id_drop, float)
+    assert (config.targets.max_no_speech_insertions, config.targets.max_prompt_echo) == (4, 2)
+    text = default_config_text()  # documented in the file a user edits, with the default
+    for key, default in (("max_language_id_drop", "0.0"), ("max_no_speech_insertions", "0"), ("max_prompt_echo", "0")):
+        assert f"\n{key} = {default}\n" in text
+        comment = text.split(f"\n{key} = ")[0].rsplit("\n", 1)[1]
+        assert comment.startswith("# Forgetting guard:") and f"(default {default})" in comment
 
 
 def test_a_missing_file_is_one_line(tmp_path):

@@ -24,7 +24,7 @@ from typing import Callable
 
 from .atomic import write_text_atomic
 from .bench import BenchRequest, BenchResult, run_bench
-from .escalation_config import EscalationConfig, dump_config
+from .escalation_config import EscalationConfig, Targets, dump_config
 from .policy import OVERALL, TRAINING_RUNGS, Decision, RungScores, SliceFigure, decide
 from .service import DataSelection
 from .significance import paired_deltas
@@ -95,10 +95,10 @@ def rung_scores(rung: str, result: BenchResult, baseline: BenchResult | None) ->
     return RungScores(rung, tuple(figures))
 
 
-def guard_findings(tuned: BenchResult, baseline: BenchResult, allowance_pp: float | None) -> tuple[str, ...]:
-    """What fine-tuning broke outside WER: language ID and no-speech output."""
+def guard_findings(tuned: BenchResult, baseline: BenchResult, targets: Targets) -> tuple[str, ...]:
+    """What fine-tuning broke outside WER: language ID and no-speech output, each against its own allowance."""
     found = []
-    allowed = allowance_pp or 0.0
+    allowed = targets.max_language_id_drop
     base_lid = {(s.column, s.value): s for s in baseline.language_id}
     for s in tuned.language_id:
         b = base_lid.get((s.column, s.value))
@@ -109,7 +109,7 @@ def guard_findings(tuned: BenchResult, baseline: BenchResult, allowance_pp: floa
             where = "overall" if s.column == "overall" else f"{s.column}={s.value}"
             found.append(f"language ID ({where}) fell from {100 * b.accuracy:.1f}% to {100 * s.accuracy:.1f}%")
     h, hb = tuned.hallucination, baseline.hallucination
-    if h.clips and h.words > hb.words:
+    if h.clips and h.words - hb.words > targets.max_no_speech_insertions:
         found.append(f"no-speech clips: {h.words} words produced against the baseline's {hb.words}")
     return tuple(found)
 
@@ -185,7 +185,7 @@ def run_escalation(
             parity = decode_parity(bench, tuned, trained.model_dir, progress, cancel)
             say(f"decode parity: transformers {parity['transformers_wer']:.1f}% vs CTranslate2 {parity['ct2_wer']:.1f}% WER, "
                 f"{parity['identical']}/{parity['utterances']} transcripts identical after normalization")
-        guard = guard_findings(tuned, baseline, config.targets.max_regression)
+        guard = guard_findings(tuned, baseline, config.targets)
         retention_run = None
         if config.retention:
             retention_run, extra = _retention(bench, trained.ct2_dir, config, progress, cancel)
@@ -245,7 +245,7 @@ def _retention(bench: BenchRequest, model: str, config: EscalationConfig, progre
     scores = rung_scores("retention", tuned, base)
     found = [f"retention set: {f.key} rose {f.rise:.1f} points (significant)" for f in scores.slices
              if f.significantly_worse and f.rise is not None and f.rise > (config.targets.max_regression or 0.0)]
-    return tuned.run_id, tuple(found) + guard_findings(tuned, base, config.targets.max_regression)
+    return tuned.run_id, tuple(found) + guard_findings(tuned, base, config.targets)
 
 
 def write_training_handoff(request: EscalationRequest, bench: BenchRequest, rung: str) -> tuple[str, str]:

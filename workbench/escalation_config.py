@@ -129,7 +129,13 @@ class Targets:
     max_wer: float | None = None  # held-out WER overall, e.g. 15.0
     max_slice_wer: float | None = None  # any slice's WER
     max_regression: float | None = None  # largest significant rise any slice may suffer vs the baseline
-    min_slice_utterances: int = 10  # smaller slices are too noisy to gate on max_slice_wer / regression
+    min_slice_utterances: int = 10  # smaller slices are too noisy to gate on max_slice_wer / regression / language ID
+    # The forgetting guard's own allowances, judged against the baseline on the same clips:
+    # a rung over any of them is rejected whatever its WER. The defaults allow nothing worse
+    # than the baseline; a large value is the way to loosen one (TOML has no "unset").
+    max_language_id_drop: float = 0.0  # points of language-ID accuracy any gated slice may lose
+    max_no_speech_insertions: int = 0  # words written on no-speech clips beyond the baseline's
+    max_prompt_echo: int = 0  # transcripts that copy the decoding prompt, beyond the baseline's
 
     def __post_init__(self) -> None:
         for name in ("max_wer", "max_slice_wer", "max_regression"):
@@ -138,6 +144,9 @@ class Targets:
                 # WER can exceed 100% (insertions), so the ceiling is generous, not 100.
                 _set(self, name, _number(name, value, 0, 1000))
         _integer("min_slice_utterances", self.min_slice_utterances, minimum=0)
+        _set(self, "max_language_id_drop", _number("max_language_id_drop", self.max_language_id_drop, 0, 100))
+        _integer("max_no_speech_insertions", self.max_no_speech_insertions, minimum=0)
+        _integer("max_prompt_echo", self.max_prompt_echo, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -385,6 +394,8 @@ _TABLE_COMMENTS = {
         "What counts as good enough, in WER percentage points on the held-out part.",
         "A target left out (or commented out) is not checked. The ladder stops at the",
         "first rung that meets every target.",
+        "The forgetting guard's allowances (max_language_id_drop, max_no_speech_insertions,",
+        "max_prompt_echo) are always checked; left out, they allow nothing worse than the baseline.",
     ),
     "training": (
         "Used only by the training rungs (lora, full); they need a GPU.",
@@ -407,6 +418,9 @@ _KEY_COMMENTS = {
     "targets.max_slice_wer": "Every slice's WER (accent=..., language=...) must be at most this",
     "targets.max_regression": "No slice may get significantly worse than the baseline by more than this",
     "targets.min_slice_utterances": "Slices smaller than this are too noisy to gate on (overall always is)",
+    "targets.max_language_id_drop": "Forgetting guard: points of language-ID accuracy any slice may lose vs the baseline (default 0.0)",
+    "targets.max_no_speech_insertions": "Forgetting guard: words on no-speech clips allowed beyond the baseline's (default 0)",
+    "targets.max_prompt_echo": "Forgetting guard: transcripts that copy the prompt, allowed beyond the baseline's (default 0)",
     "training.epochs": "Passes over the training part",
     "training.max_steps": "Optimizer steps; -1 trains for `epochs`, a positive number overrides it",
     "training.batch_size": "Clips per step on the device",
