@@ -1,0 +1,148 @@
+"""How the command line shows results: the console text and the data files of each command.
+
+Presentation only: these functions format what `workbench.cli`'s commands got back from
+the core modules and print it; nothing here computes a score. Core modules never import
+this module (tests/test_layering.py); the TUI has its own presentation.
+"""
+
+from .reports import format_table, pct
+
+__all__ = [
+    "comparison_dict",
+    "format_comparison",
+    "print_bench",
+    "print_problems",
+    "print_train_event",
+    "report_facts",
+]
+
+
+def print_problems(problems, show: int, title: str = "Problems") -> None:
+    """The first `show` problems, one a line, under a heading that counts them all."""
+    if not problems:
+        return
+    errors = sum(1 for p in problems if p.kind == "error")
+    print(f"\n{title}: {len(problems)} ({errors} excluded rows or files, {len(problems) - errors} warnings)")
+    for p in problems[:show]:
+        print(f"  {p}")
+    if len(problems) > show:
+        print(f"  … and {len(problems) - show} more (all of them in --json)")
+
+
+def report_facts(report: dict) -> list[tuple[str, str]]:
+    """The (label, value) lines a Markdown report opens with."""
+    data = report.get("data", {})
+    facts = [("run", report.get("run_id", "")), ("held-out id", f"`{report.get('heldout_id', '')}`")]
+    if data:
+        facts.append(("data", ", ".join(data.get("sources", []))))
+        facts.append(("utterances scored", f"{data.get('utterances_scored')} ({data.get('excluded')} rows excluded)"))
+    if report.get("hypotheses"):
+        facts.append(("hypotheses", report["hypotheses"]["source"]))
+    if report.get("git_commit"):
+        facts.append(("workbench commit", report["git_commit"]))
+    return facts
+
+
+def print_bench(result) -> None:
+    """A bench run on the console: what was transcribed, the slice table, language ID,
+    no-speech clips, failed clips and data problems."""
+    stats = result.stats
+    resumed = f", resumed with {stats.resumed} already done" if stats.resumed else ""
+    rtf = f"{stats.audio_s / stats.wall_s:.1f}× real time" if stats.wall_s and stats.audio_s else "nothing left to transcribe"
+    print(f"run {result.run_id}: {stats.total} utterances{resumed}; transcribed {stats.transcribed} ({stats.audio_s:.0f} s of audio, {rtf})")
+    print()
+    print(format_table(result.evaluation.normalized, result.evaluation.raw))
+    lid = [s for s in result.language_id if s.utterances]
+    if lid:
+        print("\nLanguage ID (detected vs the language column):")
+        for s in lid:
+            label = "overall" if s.column == "overall" else f"{s.column}={s.value}"
+            wrong = ", ".join(f"{lang} ×{n}" for lang, n in s.confusions)
+            print(f"  {label:<36} {pct(s.accuracy, 1):>6}%  of {s.utterances}" + (f"   (wrong: {wrong})" if wrong else ""))
+    h = result.hallucination
+    if h.clips:
+        print(f"\nNo-speech clips: {h.clips_with_output} of {h.clips} got text ({h.words} words)")
+        for utt_id, text in h.examples:
+            print(f"  {utt_id}: {text[:70]!r}")
+    print_problems(result.failed, 10, "Clips that could not be decoded (excluded from scores)")
+    print_problems(result.data.problems, 5, "Data problems")
+
+
+def _cell(outcome, key) -> str:
+    s = next((x for x in outcome.result.evaluation.normalized.slices if (x.column, x.value) == key), None) if key != ("overall", "all") else outcome.result.evaluation.normalized.overall
+    d = next((x for x in outcome.deltas if (x.column, x.value) == key), None)
+    if s is None or s.wer is None:
+        return "—"
+    if outcome.spec == "baseline" or d is None or d.delta_wer is None:
+        return f"{100 * s.wer:.1f}"
+    mark = " ▲" if d.significantly_worse else (" ▼" if d.significantly_better else "")
+    return f"{100 * s.wer:.1f} ({100 * d.delta_wer:+.1f}){mark}"
+
+
+def format_comparison(comparison) -> str:
+    """The strategy comparison as text: WER per slice with the change against the baseline,
+    then the term figures of every strategy."""
+    outcomes = comparison.outcomes
+    base = outcomes[0].result.evaluation.normalized
+    keys = [("overall", "all")] + [(s.column, s.value) for s in base.slices if s.column != "speaker"]
+    header = ["slice"] + [o.spec for o in outcomes]
+    rows = [["overall" if k[0] == "overall" else f"{k[0]}={k[1]}"] + [_cell(o, k) for o in outcomes] for k in keys]
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    fmt = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    lines = [
+        "Normalized WER % per slice; (change vs baseline), ▲/▼ = significantly worse/better (paired 95% bootstrap).",
+        "",
+        fmt(header),
+        fmt(["-" * w for w in widths]),
+    ] + [fmt(r) for r in rows]
+    lines += ["", f"{'strategy':<18} {'term recall':>11} {'term prec.':>10} {'broken':>7} {'fixed':>6} {'replaced':>8} {'no-speech words':>15}  run"]
+    for o in outcomes:
+        t = o.terms[0] if o.terms else None
+        over = o.over[0]
+        lines.append(
+            f"{o.spec:<18} {pct(t.recall, 1) if t else '—':>11} {pct(t.precision, 1) if t else '—':>10} "
+            f"{over.broken if o.spec != 'baseline' else '—':>7} {over.fixed if o.spec != 'baseline' else '—':>6} {o.replacements:>8} "
+            f"{o.result.hallucination.words:>15}  {o.result.run_id}"
+        )
+    if comparison.mined:
+        learned = sum(len(v) for v in comparison.mined.values())
+        lines.append(f"\nLearned {learned} misrecognitions of {len(comparison.mined)} terms from the train part (run {comparison.train_run}).")
+    if comparison.suggestions:
+        lines.append("Words the model keeps getting wrong that are not in the lexicon: " + ", ".join(f"{w} ×{n}" for w, n in comparison.suggestions[:15]))
+    return "\n".join(lines)
+
+
+def comparison_dict(comparison) -> dict:
+    """The strategy comparison as JSON-able data (what `bench --strategies --json` writes)."""
+    import dataclasses
+
+    return {
+        "strategies": [
+            {
+                "strategy": o.spec,
+                "run_id": o.result.run_id,
+                "report": o.result.report,
+                "terms": [dataclasses.asdict(t) | {"recall": t.recall, "precision": t.precision} for t in o.terms],
+                "deltas": [dataclasses.asdict(d) | {"significantly_worse": d.significantly_worse, "significantly_better": d.significantly_better} for d in o.deltas],
+                "over_correction": [dataclasses.asdict(x) for x in o.over],
+                "replacements": o.replacements,
+            }
+            for o in comparison.outcomes
+        ],
+        "mined_misrecognitions": comparison.mined,
+        "suggested_terms": [list(s) for s in comparison.suggestions],
+        "train_run": comparison.train_run,
+    }
+
+
+def print_train_event(event) -> None:
+    """One line per training progress event."""
+    parts = [f"step {event.step}/{event.total_steps}", f"epoch {event.epoch:.2f}"]
+    if event.loss is not None:
+        parts.append(f"loss {event.loss:.3f}")
+    if event.validation_wer is not None:
+        parts.append(f"validation WER {event.validation_wer:.1f}%")
+    if event.eta_s is not None:
+        parts.append(f"ETA {event.eta_s:.0f}s")
+    print("  " + ", ".join(parts), flush=True)
+
