@@ -84,11 +84,47 @@ def test_rescore_from_stored_hypotheses(tmp_path):
         run = store.begin_run("score", {"normalizer": "auto@1", "slice_columns": ["accent"], "bootstrap": {"resamples": 100, "confidence": 0.95, "seed": 1}}, {})
         store.add_hypotheses(run, _hyps())
         store.finish_run(run, {}, {}, {})
-    run_id, evaluation = rescore_run(run, str(tmp_path), "raw")
-    assert evaluation.normalized.normalizer == "raw@1"
-    assert evaluation.normalized.overall.errors == 4  # Seven/7, cats./cats, The/the, ran./ran
-    _, auto = rescore_run(run, str(tmp_path))
-    assert auto.normalized.overall.wer == 0.0
+    raw = rescore_run(run, str(tmp_path), "raw")
+    assert raw.evaluation.normalized.normalizer == "raw@1"
+    assert raw.evaluation.normalized.overall.errors == 4  # Seven/7, cats./cats, The/the, ran./ran
+    auto = rescore_run(run, str(tmp_path))
+    assert auto.evaluation.normalized.overall.wer == 0.0
     with RunStore(tmp_path) as store:
         assert set(store.scores(run)) == {"raw@1", "auto@1"}
         assert store.scores(run)["auto@1"]["overall"]["wer"] == 0.0
+        # Each rescore ADDED a version (the run's own scoring stored no card).
+        assert [v for v, *_ in store.score_versions(run)] == [1, 2]
+        assert set(store.scores_version(run, 1)) == {"raw@1"}
+    again = rescore_run(run, str(tmp_path))
+    assert again.version is None  # identical to the latest: nothing added
+
+
+def test_rescore_never_overwrites_stored_scorecards(tmp_path):
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("score", {"normalizer": "auto@1", "slice_columns": [], "bootstrap": {"resamples": 0, "confidence": 0.95, "seed": 1}}, {})
+        store.add_hypotheses(run, _hyps())
+        store.finish_run(run, {"auto@1": {"marker": "original"}}, {}, {})
+    rescore_run(run, str(tmp_path))
+    with RunStore(tmp_path) as store:
+        assert store.scores_version(run, 1)["auto@1"] == {"marker": "original"}
+        assert store.scores(run)["auto@1"]["overall"]["wer"] == 0.0
+        assert len(store.score_versions(run)) == 2
+
+
+def test_a_schema_1_store_is_migrated_without_losing_scores(tmp_path):
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    db.executescript(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, kind TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL,"
+        " finished_at TEXT, error TEXT, pid INTEGER, host TEXT, config TEXT NOT NULL, heldout_id TEXT, heldout_size INTEGER,"
+        " normalizer TEXT, environment TEXT NOT NULL, git_commit TEXT, timings TEXT, summary TEXT);"
+        "CREATE TABLE scores (run_id TEXT NOT NULL, normalizer TEXT NOT NULL, scorecard TEXT NOT NULL, created_at TEXT NOT NULL,"
+        " PRIMARY KEY (run_id, normalizer));"
+        "INSERT INTO runs VALUES ('r1', 'bench', 'succeeded', '2026-01-01T00:00:00+00:00', NULL, NULL, 1, 'h', '{}', NULL, NULL,"
+        " 'auto@1', '{}', NULL, '{}', '{}');"
+        "INSERT INTO scores VALUES ('r1', 'auto@1', '{\"old\": true}', '2026-01-01T00:00:00+00:00');"
+    )
+    db.commit()
+    db.close()
+    with RunStore(tmp_path) as store:
+        assert store.scores("r1") == {"auto@1": {"old": True}}
+        assert store.run("r1").identity is None

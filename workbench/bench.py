@@ -1,9 +1,11 @@
 """The baseline benchmark: transcribe the held-out part with a Whisper model, score it.
 
-`run_bench` is what `workbench bench` (and the TUI) runs: resolve the model offline,
-transcribe into the run store (resuming an interrupted run with the same configuration),
-then score through the one evaluation path: WER/CER per slice on speech clips,
-language-ID accuracy per slice, and hallucination on no-speech clips.
+`run_bench` is what `workbench bench` (and the TUI, comparisons and escalation) runs:
+resolve the model offline, claim a run by its identity (`workbench.runs`: reuse an
+identical finished run, resume an identical unfinished one, or begin one), transcribe into
+the run store, then score through the one path (`workbench.runs.scoring`): WER/CER per
+slice on speech clips with a hypothesis, language-ID accuracy per slice, and hallucination
+on no-speech clips; failed decodes and missing hypotheses are counted, never scored.
 `run_parity` decodes the same utterances with two backends and compares them.
 """
 
@@ -15,14 +17,13 @@ from importlib.resources import files
 
 from .backends import DEFAULT_BACKEND, DecodingOptions, create_backend
 from .dataset import Problem, default_slice_columns
-from .diagnostics import HallucinationScore, LanguageIdScore, hallucination, language_id
-from .environment import environment, git_commit
-from .errors import BadInputError, CancelledError
-from .evaluation import Evaluation, EvaluationOptions, Thresholds, check_thresholds, evaluate
+from .diagnostics import HallucinationScore, LanguageIdScore
+from .errors import BadInputError
+from .evaluation import Evaluation, EvaluationOptions, Thresholds
 from .normalizers import get_normalizer
+from .runs import Claim, Coverage, claim, code_version, file_sha256, guarded, make_identity, rows_fingerprint, score_stored, store_scores, weights_fingerprint
 from .runstore import DEFAULT_WORKSPACE, RunStore
-from .scoring import scorecard_to_dict
-from .service import DataSelection, Progress, SelectedData, finish_scored_run, select_data
+from .service import DataSelection, Progress, SelectedData, data_facts, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
 
 __all__ = ["BenchRequest", "BenchResult", "run_bench", "ParityResult", "run_parity", "demo_manifest"]
@@ -45,20 +46,23 @@ class BenchRequest:
     evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)  # empty slice_columns -> defaults
     thresholds: Thresholds = field(default_factory=Thresholds)
     workspace: str = DEFAULT_WORKSPACE
-    resume: bool = True  # continue the latest unfinished run with the same configuration
-    # Use the latest SUCCEEDED run with the same configuration and held-out utterances
-    # instead of decoding again (comparisons and escalation: the baseline is decoded once).
+    resume: bool = True  # continue an unfinished run with the same identity
+    # Use a SUCCEEDED run with the same identity instead of decoding again (comparisons and
+    # escalation: the baseline is decoded once). The identity covers data, split, model
+    # weights, backend, decoding options as applied, strategy config, normalizer and code.
     reuse: bool = False
     limit: int | None = None  # only the first N held-out utterances (quick looks)
     strategy: str = "baseline"  # a decode-time strategy (strategies registry), or baseline
     lexicon: str | None = None  # lexicon file for strategies that need one
+    strategy_options: tuple[tuple[str, str], ...] = ()  # --set key=value for the strategy's config
+    rung: str | None = None  # the escalation rung this run evaluates (recorded, part of the identity)
 
 
 @dataclass(frozen=True)
 class BenchResult:
     run_id: str
     resumed_from: int  # utterances already stored when this call started
-    evaluation: Evaluation  # speech clips only
+    evaluation: Evaluation  # speech clips with a hypothesis only (see `coverage`)
     language_id: tuple[LanguageIdScore, ...]
     hallucination: HallucinationScore
     failed: tuple[Problem, ...]  # clips that could not be decoded (excluded from scores)
@@ -66,43 +70,16 @@ class BenchResult:
     missed: tuple[str, ...]
     stats: TranscriptionStats
     report: dict
+    coverage: Coverage | None = None  # what WER covers and what it does not
+    claim: str = "new"  # new | resumed | reused
 
 
-def _config(request: BenchRequest, model_name: str, columns) -> dict:
-    config = {
-        "command": "bench",
-        "data": request.selection.data,
-        "test": request.selection.test,
-        "part": request.selection.part,
-        "load_options": asdict(request.selection.load),
-        "split_options": asdict(request.selection.split),
-        "model": model_name,
-        "backend": request.backend,
-        "decoding": request.decoding.to_dict(),
-        "normalizer": get_normalizer(request.evaluation.normalizer).id,
-        "slice_columns": list(columns),
-        "bootstrap": asdict(request.evaluation.bootstrap),
-        "limit": request.limit,
-        "strategy": request.strategy,
-        "lexicon": request.lexicon,
-        "lexicon_sha256": _file_sha256(request.lexicon) if request.lexicon else None,
-    }
-    # Through JSON and back: exactly what the run store holds, so a resumed run's stored
-    # configuration compares equal (tuples come back as lists).
-    return json.loads(json.dumps(config, sort_keys=True))
-
-
-def _file_sha256(path: str) -> str:
-    import hashlib
-    from pathlib import Path
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def _decode_overrides(request: BenchRequest):
-    """Per-utterance decoding fields from a decode-time strategy (None for the baseline)."""
+def _strategy(request: BenchRequest):
+    """(per-utterance decoding overrides or None, the strategy's full config, its lexicon)."""
     if request.strategy == "baseline":
-        return None
+        if request.strategy_options:
+            raise BadInputError("--set: the baseline has no options")
+        return None, {}, None
     import strategies
 
     info = strategies.get(request.strategy)
@@ -113,126 +90,173 @@ def _decode_overrides(request: BenchRequest):
         from .lexicon import load_lexicon
 
         lexicon = load_lexicon(request.lexicon)
-    strategy = info.factory(info.config_type(), lexicon)
-    return lambda u: strategy.decode_overrides(u.language, request.backend)
+    config = strategy_config(info, request.strategy_options)
+    strategy = info.factory(config, lexicon)
+    return (lambda u: strategy.decode_overrides(u.language, request.backend)), asdict(config), lexicon
 
 
-def _latest_run(store: RunStore, config: dict, statuses: tuple[str, ...], identity: str | None = None, size: int | None = None) -> str | None:
-    """The newest bench run with this exact configuration and one of these statuses (and,
-    when given, this held-out identity and size)."""
-    for record in store.runs(limit=200):
-        if (record.kind == "bench" and record.config == config and record.effective_status in statuses
-                and (identity is None or (record.heldout_id == identity and record.heldout_size == size))):
-            return record.id
-    return None
+def strategy_config(info, options: tuple[tuple[str, str], ...]):
+    """The strategy's config dataclass with --set overrides applied (typed by the registry)."""
+    import strategies
+
+    if hasattr(strategies, "make_config"):
+        return strategies.make_config(info.name, dict(options))
+    if options:
+        raise BadInputError(f"--set: strategy {info.name!r} takes no options here")
+    return info.config_type()
+
+
+def _model_weights(model, backend: str):
+    path = {"faster-whisper": model.ct2_dir, "openai-whisper": model.openai_checkpoint, "transformers": model.hf_dir}.get(backend)
+    return weights_fingerprint(path)
+
+
+def applied_decoding(backend, options: DecodingOptions) -> dict:
+    """The decoding options as the backend really applies them (it may cap the batch size)."""
+    applied = getattr(backend, "applied_options", None)
+    return dict(applied()) if callable(applied) else options.to_dict()
 
 
 def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: threading.Event | None = None) -> BenchResult:
     from .models import resolve_model
+    from .split import heldout_identity
 
     data = select_data(request.selection, progress)
     utterances = data.utterances[: request.limit] if request.limit else data.utterances
     if not utterances:
-        raise BadInputError(f"{request.selection.test or request.selection.data}: no valid held-out utterances to transcribe")
+        raise BadInputError(no_utterances_message(request.selection, data))
     columns = request.evaluation.slice_columns or default_slice_columns(utterances, data.slice_columns)
     unknown = [c for c in columns if c not in data.slice_columns]
     if unknown:
         raise BadInputError(f"--slices: unknown column {unknown[0]!r} (the data has: {', '.join(data.slice_columns) or 'none'})")
-    config = _config(request, request.model, columns)
+    overrides, strategy_cfg, lexicon = _strategy(request)
     model = resolve_model(request.model, request.backend, progress)
-    from .split import heldout_identity
-
-    identity = data.split.heldout_id if utterances == data.split.heldout else heldout_identity(utterances)
+    backend = create_backend(request.backend, model, request.decoding)
+    decoding = applied_decoding(backend, request.decoding)
+    heldout = data.split.heldout_id if utterances == data.split.heldout else heldout_identity(utterances)
+    normalizer = get_normalizer(request.evaluation.normalizer).id
+    lexicon_info = lexicon_record(request.lexicon, lexicon) if request.lexicon and request.strategy != "baseline" else None
+    identity = make_identity({
+        "kind": "decode",
+        "rows": rows_fingerprint(utterances),
+        "heldout_id": heldout,
+        "split_heldout_id": data.split.heldout_id,
+        "part": request.selection.part,
+        "strategy": {"name": request.strategy, "config": strategy_cfg,
+                     "lexicon_sha256": lexicon_info["sha256"] if lexicon_info else None},
+        "model": {"name": request.model, "weights": _model_weights(model, request.backend)},
+        "backend": request.backend,
+        "decoding": decoding,
+        "normalizer": normalizer,
+        "rung": request.rung,
+        "code": code_version(),
+    })
+    config = _config(request, columns, decoding, lexicon_info)
     with RunStore(request.workspace) as store:
-        if request.reuse and (done := _latest_run(store, config, ("succeeded",), identity, len(utterances))):
+        claimed = claim(store, "bench", identity, config, heldout, len(utterances), normalizer,
+                        reuse=request.reuse, resume=request.resume)
+        if claimed.how == "reused":
             stored = TranscriptionStats(len(utterances), len(utterances), 0, (), 0.0, 0.0)
-            return _score(store, done, utterances, columns, request, data, stored)
-        run_id = _latest_run(store, config, ("interrupted", "cancelled", "failed")) if request.resume else None
-        if run_id:
-            store.reopen_run(run_id)
-        else:
-            run_id = store.begin_run("bench", config, environment(), identity, len(utterances), config["normalizer"], git_commit())
-        try:
-            overrides = _decode_overrides(request)
-            backend = create_backend(request.backend, model, request.decoding)
-            stats = transcribe_into_run(store, run_id, utterances, backend, request.selection.load.preprocessing, progress, cancel, overrides)
-            result = _score(store, run_id, utterances, columns, request, data, stats)
-        except (KeyboardInterrupt, CancelledError) as exc:
-            store.end_run(run_id, "cancelled", str(exc) or "interrupted by the user")
-            kept = len(store.hypotheses(run_id))
-            raise CancelledError(f"run {run_id} cancelled; finished utterances are kept — run the same command again to resume",
-                                 run_id=run_id, kept=kept) from None
-        except BaseException as exc:
-            store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-            raise
-    return result
+            return _score(store, claimed, utterances, columns, request, data, stored)
+        with guarded(store, claimed.run_id):
+            stats = transcribe_into_run(store, claimed.run_id, utterances, backend, request.selection.load.preprocessing,
+                                        progress, cancel, overrides)
+            return _score(store, claimed, utterances, columns, request, data, stats)
 
 
-def _score(store: RunStore, run_id: str, utterances, columns, request: BenchRequest, data: SelectedData, stats: TranscriptionStats) -> BenchResult:
+def no_utterances_message(selection: DataSelection, data: SelectedData) -> str:
+    """Why there is nothing to run on, with the reasons the rows were excluded."""
+    where = selection.test or selection.data
+    part = "" if selection.part == "all" else f" {selection.part}-part"
+    reasons = [str(p) for p in data.problems if p.kind == "error"][:5]
+    more = f" (and {len(data.problems) - len(reasons)} more)" if len(data.problems) > len(reasons) else ""
+    detail = ("; rows excluded: " + " | ".join(reasons) + more) if reasons else ""
+    return f"{where}: no valid{part} utterances to run on{detail}"
+
+
+def lexicon_record(path: str, lexicon=None) -> dict:
+    """What a run keeps of its lexicon: where it was, its content hash and its terms, so the
+    report can measure the terms even after the file moved or changed."""
+    from pathlib import Path
+
+    if lexicon is None:
+        from .lexicon import load_lexicon
+
+        lexicon = load_lexicon(path)
+    return {
+        "path": str(Path(path).resolve()),
+        "sha256": file_sha256(path),
+        "terms": [[t.text, t.language or ""] for t in lexicon.terms],
+    }
+
+
+def _config(request: BenchRequest, columns, decoding: dict, lexicon_info: dict | None) -> dict:
+    config = {
+        "command": "bench",
+        "data": request.selection.data,
+        "test": request.selection.test,
+        "part": request.selection.part,
+        "load_options": asdict(request.selection.load),
+        "split_options": asdict(request.selection.split),
+        "model": request.model,
+        "backend": request.backend,
+        "decoding": decoding,
+        "normalizer": get_normalizer(request.evaluation.normalizer).id,
+        "slice_columns": list(columns),
+        "bootstrap": asdict(request.evaluation.bootstrap),
+        "limit": request.limit,
+        "strategy": request.strategy,
+        "strategy_options": [list(kv) for kv in request.strategy_options],
+        "lexicon": lexicon_info["path"] if lexicon_info else None,
+        "lexicon_sha256": lexicon_info["sha256"] if lexicon_info else None,
+        "lexicon_snapshot": lexicon_info,
+        "rung": request.rung,
+    }
+    # Through JSON and back: exactly what the run store holds.
+    return json.loads(json.dumps(config, sort_keys=True))
+
+
+def _score(store: RunStore, claimed: Claim, utterances, columns, request: BenchRequest, data: SelectedData,
+           stats: TranscriptionStats) -> BenchResult:
+    """Score the run's stored hypotheses through the one path and finish the run."""
+    run_id = claimed.run_id
     started = time.perf_counter()
-    stored = {h.utterance_id: h for h in store.hypotheses(run_id)}
-    errors = {i: h.extra["error"] for i, h in stored.items() if h.extra and "error" in h.extra}
-    failed = tuple(
-        Problem(u.audio.describe(), u.row, errors[u.id], field="audio", utterance_id=u.id) for u in utterances if u.id in errors
-    )
-    usable = [u for u in utterances if u.id in stored and u.id not in errors]
-    speech = [u for u in usable if not u.no_speech]
-    silent = [u for u in usable if u.no_speech]
-    hyps = {i: h.hypothesis for i, h in stored.items()}
     options = EvaluationOptions(request.evaluation.normalizer, tuple(columns), request.evaluation.bootstrap)
-    if not speech:
-        raise BadInputError(f"run {run_id}: no speech utterance could be transcribed")
-    evaluation = evaluate(speech, hyps, options)
-    signals = {i: (h.extra or {}) for i, h in stored.items()}
-    lid = tuple(language_id(speech, signals, columns))
-    halluc = hallucination(silent, hyps)
-    missed = tuple(check_thresholds(evaluation.normalized, request.thresholds))
+    by_id = {u.id: u for u in utterances}
+    scores = score_stored(store.hypotheses(run_id), options, request.thresholds, [u.id for u in utterances], f"run {run_id}")
+    failed = tuple(Problem(by_id[i].audio.describe(), by_id[i].row, why, field="audio", utterance_id=i)
+                   for i, why in scores.coverage.failed)
     timings = {
         "transcribe_s": round(stats.wall_s, 3),
         "audio_s": round(stats.audio_s, 3),
         "real_time_factor": round(stats.wall_s / stats.audio_s, 4) if stats.audio_s else None,
         "score_s": round(time.perf_counter() - started, 3),
     }
-    summary = {
-        "utterances": len(utterances),
-        "speech_scored": len(speech),
-        "no_speech_clips": len(silent),
-        "failed": len(failed),
-        "language_id_accuracy": lid[0].accuracy if lid else None,
-        "hallucination_rate": halluc.rate,
-    }
-    record = finish_scored_run(store, run_id, evaluation, missed, timings, summary)
+    store_scores(store, run_id, scores, timings if claimed.how != "reused" else store.run(run_id).timings,
+                 {"utterances": len(utterances)})
+    record = store.run(run_id)
     report = {
         "run_id": run_id,
         "kind": "bench",
+        "claim": claimed.how,
         "created_at": record.created_at,
         "status": record.status,
         "synthetic_data": request.selection.data == demo_manifest(),
         "heldout_id": record.heldout_id,
+        "identity": (record.config or {}).get("identity"),
         "model": request.model,
         "backend": request.backend,
-        "decoding": request.decoding.to_dict(),
-        "data": {
-            "sources": [d.source for d in data.datasets],
-            "utterances": len(utterances),
-            "speech_scored": len(speech),
-            "no_speech_clips": len(silent),
-            "failed": [str(p) for p in failed],
-            "excluded_rows": sum(d.excluded for d in data.datasets),
-            "problems": [str(p) for p in data.problems],
-            "split": {"method": data.split.method, "train": len(data.split.train), "heldout": len(data.split.heldout), "notes": list(data.split.notes)},
-        },
-        "normalizer": {"id": evaluation.normalized.normalizer, "description": get_normalizer(options.normalizer).description},
-        "thresholds": {**asdict(request.thresholds), "missed": list(missed)},
-        "language_id": [asdict(s) | {"accuracy": s.accuracy} for s in lid],
-        "hallucination": asdict(halluc) | {"rate": halluc.rate},
+        "decoding": (record.config or {}).get("decoding"),
+        "data": {**data_facts(data, len(utterances)), "failed": [str(p) for p in failed]},
+        "thresholds": {**asdict(request.thresholds), "missed": list(scores.missed)},
         "config": record.config,
         "environment": record.environment,
         "git_commit": record.git_commit,
         "timings": timings,
-        "scores": {"normalized": scorecard_to_dict(evaluation.normalized), "raw": scorecard_to_dict(evaluation.raw)},
+        **scores.to_dict(),
     }
-    return BenchResult(run_id, stats.resumed, evaluation, lid, halluc, failed, data, missed, stats, report)
+    return BenchResult(run_id, stats.resumed, scores.evaluation, scores.language_id, scores.hallucination, failed, data,
+                       scores.missed, stats, report, scores.coverage, claimed.how)
 
 
 @dataclass(frozen=True)

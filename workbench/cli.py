@@ -5,6 +5,7 @@ service, print. Exit codes are `workbench.exit_codes.ExitCode`.
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -332,7 +333,10 @@ def cmd_score(args) -> int:
     result = score_hypotheses(request, ConsoleProgress())
     facts = result.report["data"]
     excluded = ", ".join(f"{d.excluded} rows excluded from {Path(d.source).name}" for d in result.data.datasets)
-    print(f"run {result.run_id}: {facts['utterances_scored']} utterances scored ({excluded}), held-out id {result.report['heldout_id'][:19]}…")
+    print(f"run {result.run_id}: {facts['utterances_scored']} utterances ({excluded}), held-out id {result.report['heldout_id'][:19]}…")
+    print(f"covered: {result.scores.coverage.describe()} ({result.scores.coverage.to_dict()['rule']})")
+    for note in result.scores.notes:
+        print(f"note: {note}")
     print()
     print(format_table(result.evaluation.normalized, result.evaluation.raw))
     _print_problems(result.data.problems, 10, "Data problems")
@@ -380,10 +384,22 @@ def cmd_runs_show(args) -> int:
     with RunStore(args.workspace) as store:
         record = store.run(args.run)
         scores = store.scores(record.id)
+        versions = store.score_versions(record.id)
     print(f"run {record.id} ({record.kind}): {record.effective_status}, created {record.created_at}, finished {record.finished_at or '—'}")
     if record.error:
         print(f"error: {record.error}")
     print(f"held-out id {record.heldout_id} ({record.heldout_size} utterances); commit {record.git_commit or '—'}")
+    identity = (record.config or {}).get("identity")
+    if identity:
+        print(f"identity {identity['digest']}")
+        for key, value in sorted(identity.get("parts", {}).items()):
+            print(f"  {key}: {json.dumps(value, sort_keys=True)[:160]}")
+    coverage = (record.summary or {}).get("coverage")
+    if coverage:
+        print(f"coverage: {coverage['rule']}: {coverage['speech_scored']} speech scored, {coverage['no_speech_clips']} no-speech, "
+              f"{coverage['failed']} failed, {coverage['missing']} missing")
+    for version, created, note, normalizers in versions:
+        print(f"scorecard v{version} ({created}): {', '.join(normalizers)}" + (f" — {note}" if note else ""))
     normalizer = args.normalizer or record.normalizer
     if normalizer not in scores:
         print(f"no stored scores for {normalizer} (stored: {', '.join(scores) or 'none'})")
@@ -392,7 +408,8 @@ def cmd_runs_show(args) -> int:
     raw = scorecard_from_dict(scores.get("raw@1", scores[normalizer]))
     print()
     print(format_table(normalized, raw))
-    report = {"run_id": record.id, "kind": record.kind, "status": record.effective_status, "heldout_id": record.heldout_id, "config": record.config,
+    report = {"run_id": record.id, "kind": record.kind, "status": record.effective_status, "heldout_id": record.heldout_id,
+              "identity": identity, "coverage": coverage, "config": record.config,
               "environment": record.environment, "git_commit": record.git_commit, "timings": record.timings,
               "scores": {"normalized": scorecard_to_dict(normalized), "raw": scorecard_to_dict(raw)}}
     _write_outputs(args, report, normalized, raw, f"Scores of run {record.id}", _facts(report))
@@ -403,11 +420,16 @@ def cmd_rescore(args) -> int:
     from .service import rescore_run
 
     options = _evaluation_options(args)
-    run_id, evaluation = rescore_run(args.run, args.workspace, args.normalizer, tuple(args.slices), options.bootstrap)
-    print(f"run {run_id}: rescored from stored hypotheses with {evaluation.normalized.normalizer}\n")
+    result = rescore_run(args.run, args.workspace, args.normalizer, tuple(args.slices), options.bootstrap)
+    evaluation = result.evaluation
+    added = f"scorecard version {result.version} added" if result.version else "identical to the stored scores (nothing added)"
+    print(f"run {result.run_id}: rescored from stored hypotheses with {evaluation.normalized.normalizer}; {added}")
+    print(f"covered: {result.scores.coverage.describe()}\n")
     print(format_table(evaluation.normalized, evaluation.raw))
-    report = {"run_id": run_id, "kind": "rescore", "scores": {"normalized": scorecard_to_dict(evaluation.normalized), "raw": scorecard_to_dict(evaluation.raw)}}
-    _write_outputs(args, report, evaluation.normalized, evaluation.raw, f"Rescored run {run_id}", [("run", run_id)])
+    for note in result.scores.notes:
+        print(f"note: {note}")
+    report = {"run_id": result.run_id, "kind": "rescore", "scorecard_version": result.version, **result.scores.to_dict()}
+    _write_outputs(args, report, evaluation.normalized, evaluation.raw, f"Rescored run {result.run_id}", [("run", result.run_id)])
     return ExitCode.OK
 
 

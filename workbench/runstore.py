@@ -5,7 +5,13 @@ package versions, git commit, timings and status, plus its per-utterance hypothe
 and per-slice scores. Hypotheses are committed as they arrive, so an interrupted run
 keeps what it finished; a run only becomes `succeeded` in the same transaction that
 writes its scores, so a crash can never leave a half-written run that looks complete.
-Scores can be recomputed from stored hypotheses at any time without re-transcribing.
+Scores can be recomputed from stored hypotheses at any time without re-transcribing;
+a rescore adds a scorecard VERSION and never overwrites what was stored.
+
+Each run also stores its identity (`workbench.runs.identity`): a hash of everything that
+determines its transcripts. Reuse and resume match on it, and claiming a run (reuse an
+identical finished one, resume an identical unfinished one, or begin a new one) is one
+transaction, so two processes can never resume the same run.
 """
 
 import json
@@ -24,7 +30,7 @@ __all__ = ["RunStore", "RunRecord", "StoredHypothesis", "DEFAULT_WORKSPACE", "RU
 
 DEFAULT_WORKSPACE = ".workbench"
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.identity, versioned scorecards
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,6 +68,16 @@ CREATE TABLE IF NOT EXISTS scores (
     scorecard TEXT NOT NULL,
     created_at TEXT NOT NULL,
     PRIMARY KEY (run_id, normalizer)
+);
+-- Every scoring of a run is kept: version 1 is the run's own, each rescore adds one.
+CREATE TABLE IF NOT EXISTS scorecards (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    normalizer TEXT NOT NULL,
+    scorecard TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    note TEXT,
+    PRIMARY KEY (run_id, version, normalizer)
 );
 """
 
@@ -101,6 +117,7 @@ class RunRecord:
     git_commit: str | None
     timings: dict
     summary: dict
+    identity: str | None = None  # hash of everything that determines the run's transcripts
 
     @property
     def effective_status(self) -> str:
@@ -132,7 +149,18 @@ class RunStore:
         self._db.execute("PRAGMA foreign_keys = ON")
         self._db.execute("PRAGMA journal_mode = WAL")  # readers (the TUI) never block a writer
         self._db.executescript(_SCHEMA)  # idempotent: CREATE TABLE IF NOT EXISTS
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older workbench up to this schema, keeping every row."""
+        with self._transaction() as db:
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(runs)")}
+            if "identity" not in columns:
+                db.execute("ALTER TABLE runs ADD COLUMN identity TEXT")
+            # Schema 1 kept one scorecard per normalizer in `scores`: it becomes version 1.
+            db.execute("INSERT OR IGNORE INTO scorecards SELECT run_id, 1, normalizer, scorecard, created_at, NULL FROM scores")
+            db.execute("DELETE FROM scores")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self._db.close()
@@ -168,27 +196,67 @@ class RunStore:
         heldout_size: int | None = None,
         normalizer: str | None = None,
         git_commit: str | None = None,
+        identity: str | None = None,
     ) -> str:
-        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO runs (id, kind, status, created_at, pid, host, config, heldout_id, heldout_size,"
-                " normalizer, environment, git_commit) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run_id,
-                    kind,
-                    _now(),
-                    os.getpid(),
-                    os.uname().nodename,
-                    json.dumps(config, sort_keys=True),
-                    heldout_id,
-                    heldout_size,
-                    normalizer,
-                    json.dumps(environment, sort_keys=True),
-                    git_commit,
-                ),
-            )
+            return self._insert_run(db, kind, config, environment, heldout_id, heldout_size, normalizer, git_commit, identity)
+
+    def _insert_run(self, db, kind, config, environment, heldout_id, heldout_size, normalizer, git_commit, identity) -> str:
+        run_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+        db.execute(
+            "INSERT INTO runs (id, kind, status, created_at, pid, host, config, heldout_id, heldout_size,"
+            " normalizer, environment, git_commit, identity) VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run_id,
+                kind,
+                _now(),
+                os.getpid(),
+                os.uname().nodename,
+                json.dumps(config, sort_keys=True),
+                heldout_id,
+                heldout_size,
+                normalizer,
+                json.dumps(environment, sort_keys=True),
+                git_commit,
+                identity,
+            ),
+        )
         return run_id
+
+    def claim_run(
+        self,
+        kind: str,
+        identity: str,
+        config: dict,
+        environment: dict,
+        heldout_id: str | None,
+        heldout_size: int | None,
+        normalizer: str | None,
+        git_commit: str | None,
+        reuse: bool,
+        resume: bool,
+    ) -> tuple[str, str]:
+        """(how, run id) in ONE transaction: `reused` an identical succeeded run (when
+        `reuse`), `resumed` an identical unfinished one whose process is gone (when
+        `resume`), or `new`. Two processes claiming at once get different runs."""
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM runs WHERE identity = ? AND kind = ? ORDER BY created_at DESC, rowid DESC", (identity, kind)
+            ).fetchall()
+            records = [_record(r) for r in rows]
+            if reuse:
+                done = next((r for r in records if r.status == "succeeded"), None)
+                if done is not None:
+                    return "reused", done.id
+            if resume:
+                stopped = next((r for r in records if r.effective_status in ("interrupted", "cancelled", "failed")), None)
+                if stopped is not None:
+                    db.execute(
+                        "UPDATE runs SET status = 'running', pid = ?, host = ?, error = NULL, finished_at = NULL WHERE id = ?",
+                        (os.getpid(), os.uname().nodename, stopped.id),
+                    )
+                    return "resumed", stopped.id
+            return "new", self._insert_run(db, kind, config, environment, heldout_id, heldout_size, normalizer, git_commit, identity)
 
     def add_hypotheses(self, run_id: str, hypotheses: Iterable[StoredHypothesis]) -> int:
         """Store (or replace) hypotheses; committed at once so they survive a crash."""
@@ -213,19 +281,24 @@ class RunStore:
             )
         return len(rows)
 
-    def finish_run(self, run_id: str, scorecards: dict[str, dict], timings: dict, summary: dict) -> None:
-        """Write scores and mark the run succeeded, atomically."""
+    def finish_run(self, run_id: str, scorecards: dict[str, dict], timings: dict, summary: dict, note: str | None = None) -> None:
+        """Write scores (a new scorecard version) and mark the run succeeded, atomically."""
         with self._transaction() as db:
             self._require(run_id)
-            for normalizer, card in scorecards.items():
-                db.execute(
-                    "INSERT OR REPLACE INTO scores (run_id, normalizer, scorecard, created_at) VALUES (?, ?, ?, ?)",
-                    (run_id, normalizer, json.dumps(card, sort_keys=True), _now()),
-                )
+            self._add_version(db, run_id, scorecards, note)
             db.execute(
                 "UPDATE runs SET status = 'succeeded', finished_at = ?, timings = ?, summary = ?, error = NULL WHERE id = ?",
                 (_now(), json.dumps(timings, sort_keys=True), json.dumps(summary, sort_keys=True), run_id),
             )
+
+    def _add_version(self, db, run_id: str, scorecards: dict[str, dict], note: str | None) -> int:
+        version = db.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM scorecards WHERE run_id = ?", (run_id,)).fetchone()[0]
+        for normalizer, card in scorecards.items():
+            db.execute(
+                "INSERT INTO scorecards (run_id, version, normalizer, scorecard, created_at, note) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, version, normalizer, json.dumps(card, sort_keys=True), _now(), note),
+            )
+        return version
 
     def end_run(self, run_id: str, status: str, error: str | None = None, timings: dict | None = None) -> None:
         """Mark a run failed or cancelled; its hypotheses so far are kept."""
@@ -246,14 +319,12 @@ class RunStore:
                 (os.getpid(), os.uname().nodename, run_id),
             )
 
-    def put_scores(self, run_id: str, normalizer: str, scorecard: dict) -> None:
-        """Add or replace one normalizer's scores of a finished run (rescoring)."""
+    def add_scores(self, run_id: str, scorecards: dict[str, dict], note: str | None = None) -> int:
+        """A new scorecard version of a run (rescoring): earlier versions are kept. Returns
+        the version number."""
         with self._transaction() as db:
             self._require(run_id)
-            db.execute(
-                "INSERT OR REPLACE INTO scores (run_id, normalizer, scorecard, created_at) VALUES (?, ?, ?, ?)",
-                (run_id, normalizer, json.dumps(scorecard, sort_keys=True), _now()),
-            )
+            return self._add_version(db, run_id, scorecards, note)
 
     # ------------------------------------------------------------------ reading
     def _require(self, run_id: str) -> None:
@@ -295,7 +366,25 @@ class RunStore:
         ]
 
     def scores(self, run_id: str) -> dict[str, dict]:
-        rows = self._db.execute("SELECT normalizer, scorecard FROM scores WHERE run_id = ?", (self.resolve(run_id),)).fetchall()
+        """Each normalizer's LATEST scorecard of a run."""
+        rows = self._db.execute(
+            "SELECT normalizer, scorecard FROM scorecards WHERE run_id = ? ORDER BY version", (self.resolve(run_id),)
+        ).fetchall()
+        return {r["normalizer"]: json.loads(r["scorecard"]) for r in rows}  # later versions win
+
+    def score_versions(self, run_id: str) -> list[tuple[int, str, str | None, tuple[str, ...]]]:
+        """(version, created at, note, normalizers) of every scoring of a run, oldest first."""
+        rows = self._db.execute(
+            "SELECT version, MIN(created_at) AS created_at, MAX(note) AS note, GROUP_CONCAT(normalizer, ' ') AS normalizers"
+            " FROM scorecards WHERE run_id = ? GROUP BY version ORDER BY version",
+            (self.resolve(run_id),),
+        ).fetchall()
+        return [(r["version"], r["created_at"], r["note"], tuple(r["normalizers"].split())) for r in rows]
+
+    def scores_version(self, run_id: str, version: int) -> dict[str, dict]:
+        rows = self._db.execute(
+            "SELECT normalizer, scorecard FROM scorecards WHERE run_id = ? AND version = ?", (self.resolve(run_id), version)
+        ).fetchall()
         return {r["normalizer"]: json.loads(r["scorecard"]) for r in rows}
 
 
@@ -320,4 +409,5 @@ def _record(row: sqlite3.Row) -> RunRecord:
         git_commit=row["git_commit"],
         timings=load(row["timings"], {}),
         summary=load(row["summary"], {}),
+        identity=row["identity"] if "identity" in row.keys() else None,
     )

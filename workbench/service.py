@@ -1,8 +1,8 @@
 """The service layer: what a command does, as functions the CLI and the TUI both call.
 
 Nothing here prints or parses arguments; it takes frozen requests, reports progress
-through a callback, and returns frozen results. Every scoring path goes through
-`workbench.evaluation.evaluate`, and every stored run through `RunStore`.
+through a callback, and returns frozen results. Every run is claimed, scored and stored
+through `workbench.runs` (the one run lifecycle).
 """
 
 import time
@@ -10,9 +10,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .dataset import Dataset, Problem, Utterance, default_slice_columns
-from .environment import environment, git_commit
-from .errors import BadInputError, CancelledError
-from .evaluation import Evaluation, EvaluationOptions, Thresholds, check_thresholds, evaluate
+from .errors import BadInputError
+from .evaluation import Evaluation, EvaluationOptions, Thresholds
 from .hypotheses import load_hypotheses, match_hypotheses
 from .manifest import LoadOptions, load_dataset
 from .normalizers import get_normalizer
@@ -28,6 +27,8 @@ __all__ = [
     "ScoreResult",
     "score_hypotheses",
     "rescore_run",
+    "RescoreResult",
+    "data_facts",
     "InspectResult",
     "inspect_data",
     "example_paths",
@@ -118,25 +119,25 @@ class ScoreResult:
     hypothesis_problems: tuple[Problem, ...]
     missed: tuple[str, ...]  # thresholds missed, in words
     report: dict  # the self-describing JSON report
-
-
-def _identity_of(selection: DataSelection, data: SelectedData) -> str:
-    from .split import heldout_identity
-
-    # The identity of what was scored: the held-out id when the held-out part was scored.
-    if data.utterances == data.split.heldout:
-        return data.split.heldout_id
-    return heldout_identity(data.utterances)
+    scores: object = None  # workbench.runs.RunScores: coverage, language ID, hallucination
 
 
 def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) -> ScoreResult:
+    """Score a hypotheses file against a manifest: stored as a run, scored by the one path."""
+    from .runs import claim, code_version, file_sha256, guarded, make_identity, rows_fingerprint, score_stored, store_scores
+    from .split import heldout_identity
+
     started = time.perf_counter()
     data = select_data(request.selection, progress)
     if not data.utterances:
-        raise BadInputError(f"{request.selection.test or request.selection.data}: no valid utterances to score")
+        from .bench import no_utterances_message
+
+        raise BadInputError(no_utterances_message(request.selection, data))
     hyps = load_hypotheses(request.hypotheses)
     matched, match_problems = match_hypotheses(hyps, data.utterances)
     hyp_problems = tuple(hyps.problems) + tuple(match_problems)
+    if not matched:
+        raise BadInputError(_no_match_message(request.hypotheses, hyps, data))
     if request.strict and hyp_problems:
         raise BadInputError(str(hyp_problems[0]))
     columns = request.evaluation.slice_columns or default_slice_columns(data.utterances, data.slice_columns)
@@ -160,10 +161,20 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
         "bootstrap": asdict(options.bootstrap),
         "thresholds": asdict(request.thresholds),
     }
-    identity = _identity_of(request.selection, data)
+    identity_of_data = data.split.heldout_id if data.utterances == data.split.heldout else heldout_identity(data.utterances)
+    identity = make_identity({
+        "kind": "score",
+        "rows": rows_fingerprint(data.utterances),
+        "heldout_id": identity_of_data,
+        "hypotheses_sha256": file_sha256(request.hypotheses),
+        "normalizer": normalizer.id,
+        "code": code_version(),
+    })
     with RunStore(request.workspace) as store:
-        run_id = store.begin_run("score", config, environment(), identity, len(data.utterances), normalizer.id, git_commit())
-        try:
+        # Scoring a file is cheap and its scores are the point: always a new run.
+        run_id = claim(store, "score", identity, config, identity_of_data, len(data.utterances), normalizer.id,
+                       reuse=False, resume=False).run_id
+        with guarded(store, run_id, f"run {run_id} cancelled; nothing was scored"):
             store.add_hypotheses(
                 run_id,
                 (
@@ -171,39 +182,42 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
                     for u in data.utterances
                 ),
             )
-            evaluation = evaluate(data.utterances, matched, options)
-            missed = tuple(check_thresholds(evaluation.normalized, request.thresholds))
-            scored = time.perf_counter()
-            timings = {"load_s": round(loaded - started, 3), "score_s": round(scored - loaded, 3)}
-            record = finish_scored_run(store, run_id, evaluation, missed, timings, {"utterances": len(data.utterances)})
-        except KeyboardInterrupt:
-            store.end_run(run_id, "cancelled", "interrupted by the user")
-            raise CancelledError(f"run {run_id} cancelled; nothing was scored") from None
-        except BaseException as exc:
-            store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-            raise
+            scores = score_stored(store.hypotheses(run_id), options, request.thresholds, [u.id for u in data.utterances], f"run {run_id}")
+            timings = {"load_s": round(loaded - started, 3), "score_s": round(time.perf_counter() - loaded, 3)}
+            store_scores(store, run_id, scores, timings, {"utterances": len(data.utterances)})
+        record = store.run(run_id)
 
     report = {
         "run_id": run_id,
         "kind": "score",
         "created_at": record.created_at,
         "status": record.status,
-        "heldout_id": identity,
-        "data": _data_facts(data),
+        "heldout_id": identity_of_data,
+        "identity": identity.to_dict(),
+        "data": data_facts(data, len(data.utterances)),
         "hypotheses": {"source": hyps.source, "matched": len(matched), "problems": [str(p) for p in hyp_problems]},
-        "normalizer": {"id": normalizer.id, "description": normalizer.description},
-        "thresholds": {**asdict(request.thresholds), "missed": list(missed)},
-        "config": config,
+        "thresholds": {**asdict(request.thresholds), "missed": list(scores.missed)},
+        "config": record.config,
         "environment": record.environment,
         "git_commit": record.git_commit,
         "timings": timings,
-        "scores": {"normalized": scorecard_to_dict(evaluation.normalized), "raw": scorecard_to_dict(evaluation.raw)},
+        **scores.to_dict(),
     }
-    return ScoreResult(run_id, evaluation, data, hyp_problems, missed, report)
+    return ScoreResult(run_id, scores.evaluation, data, hyp_problems, scores.missed, report, scores)
+
+
+def _no_match_message(path: str, hyps, data: SelectedData) -> str:
+    """Zero matched keys: say so with an example of each side, the usual cause is a key column."""
+    keys = list(hyps.by_key)
+    ids = [u.id for u in data.utterances]
+    example = f" (e.g. hypothesis key {keys[0]!r}, utterance id {ids[0]!r})" if keys and ids else ""
+    return (f"{path}: none of its {len(keys)} hypothesis keys matches one of the {len(ids)} utterance ids{example}; "
+            "hypotheses are matched by the manifest's id column (or the audio path as written when it has none)")
 
 
 def finish_scored_run(store: RunStore, run_id: str, evaluation: Evaluation, missed, timings: dict, summary: dict):
-    """Store both scorecards and mark the run succeeded in one transaction; the record."""
+    """Store already computed scorecards and mark the run succeeded in one transaction (for
+    runs built by hand, e.g. in tests); commands score through `workbench.runs`."""
     summary = {
         **summary,
         "wer": evaluation.normalized.overall.wer,
@@ -216,12 +230,15 @@ def finish_scored_run(store: RunStore, run_id: str, evaluation: Evaluation, miss
     return store.run(run_id)
 
 
-def _data_facts(data: SelectedData) -> dict:
+def data_facts(data: SelectedData, used: int) -> dict:
+    """What was loaded and what was left out, for every report."""
     return {
         "sources": [d.source for d in data.datasets],
         "rows_read": sum(d.rows_read for d in data.datasets),
-        "utterances_scored": len(data.utterances),
+        "utterances": used,
+        "utterances_scored": used,
         "excluded": sum(d.excluded for d in data.datasets),
+        "excluded_rows": sum(d.excluded for d in data.datasets),
         "problems": [str(p) for p in data.problems],
         "split": {
             "method": data.split.method,
@@ -233,32 +250,47 @@ def _data_facts(data: SelectedData) -> dict:
     }
 
 
+@dataclass(frozen=True)
+class RescoreResult:
+    run_id: str
+    scores: "object"  # workbench.runs.RunScores
+    version: int | None  # the scorecard version written; None when identical to the latest
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.scores.evaluation
+
+
 def rescore_run(
     run_id: str,
     workspace: str = DEFAULT_WORKSPACE,
     normalizer: str | None = None,
     slice_columns: tuple[str, ...] = (),
     bootstrap=None,
-) -> tuple[str, Evaluation]:
-    """Recompute a stored run's scores from its stored hypotheses (no transcription)."""
+) -> RescoreResult:
+    """Recompute a stored run's scores from its stored hypotheses (no transcription), by the
+    same path as the run's own scoring; a finished run gets a new scorecard version."""
+    from .bootstrap import BootstrapOptions
+    from .runs import score_stored, store_scores
+
     with RunStore(workspace) as store:
         record = store.run(run_id)
         hyps = store.hypotheses(record.id)
         if not hyps:
             raise BadInputError(f"run {record.id} has no stored hypotheses to rescore")
         config = record.config
-        from .bootstrap import BootstrapOptions
-
         options = EvaluationOptions(
             normalizer or config.get("normalizer", "auto"),
             tuple(slice_columns or config.get("slice_columns", ())),
             bootstrap or BootstrapOptions(**config.get("bootstrap", {})),
         )
-        evaluation = evaluate(hyps, {h.utterance_id: h.hypothesis for h in hyps}, options)
+        scores = score_stored(hyps, options, label=f"run {record.id}")
+        version = None
         if record.status == "succeeded":
-            store.put_scores(record.id, evaluation.normalized.normalizer, scorecard_to_dict(evaluation.normalized))
-            store.put_scores(record.id, evaluation.raw.normalizer, scorecard_to_dict(evaluation.raw))
-        return record.id, evaluation
+            note = (f"rescore: normalizer {scores.evaluation.normalized.normalizer}, slices {','.join(options.slice_columns) or '-'}, "
+                    f"{options.bootstrap.resamples} resamples")
+            version = store_scores(store, record.id, scores, {}, {}, finish=False, note=note)
+        return RescoreResult(record.id, scores, version)
 
 
 @dataclass(frozen=True)

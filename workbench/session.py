@@ -20,10 +20,8 @@ from pathlib import Path
 import jiwer
 
 from .atomic import write_text_atomic
-from .dataset import is_true
-from .environment import environment, git_commit
 from .errors import BadInputError
-from .evaluation import EvaluationOptions, evaluate
+from .evaluation import EvaluationOptions
 from .normalizers import get_normalizer
 from .runstore import RunRecord, RunStore
 from .scoring import scorecard_from_dict
@@ -241,67 +239,91 @@ def inspect_utterance(workspace: str, run_ids, utterance_id: str, normalizer: st
 # ----------------------------------------------------------------------------- lexicon
 
 
-def latest_train_run(workspace: str, heldout_id: str | None = None) -> str | None:
-    """The newest succeeded baseline run of the TRAIN part: what mining may read."""
-    for run in list_runs(workspace):
-        if run.kind == "bench" and run.status == "succeeded" and run.part == "train" and run.label == run.model:
-            return run.id
+def _split_of(record: RunRecord) -> str | None:
+    """The held-out id of the split a run's utterances were chosen from (None if unknown)."""
+    parts = ((record.config or {}).get("identity") or {}).get("parts") or {}
+    return parts.get("split_heldout_id")
+
+
+def latest_train_run(workspace: str, heldout_run: str | None = None) -> str | None:
+    """The newest succeeded baseline run of the TRAIN part that mining may read: of the same
+    split as `heldout_run` (default: the latest baseline) and sharing no utterance with it,
+    checked by id."""
+    heldout_run = heldout_run or latest_baseline(workspace)
+    if not Path(workspace, "runs.sqlite").exists():
+        return None
+    with RunStore(workspace) as store:
+        held = store.run(store.resolve(heldout_run)) if heldout_run else None
+        held_ids = {h.id for h in store.hypotheses(held.id)} if held else set()
+        for record in store.runs():
+            config = record.config or {}
+            if not (record.kind == "bench" and record.status == "succeeded" and config.get("part") == "train"
+                    and config.get("strategy", "baseline") == "baseline"):
+                continue
+            if held is not None and _split_of(record) != _split_of(held):
+                continue  # another split: its train part may hold what is held out now
+            if held_ids & {h.id for h in store.hypotheses(record.id)}:
+                continue
+            return record.id
     return None
 
 
-def lexicon_suggestions(workspace: str, lexicon_path: str, train_run: str | None = None):
+def lexicon_suggestions(workspace: str, lexicon_path: str, train_run: str | None = None, heldout_run: str | None = None):
     """(mined misrecognitions {term: [heard as]}, suggested missing terms [(word, count)]),
-    learned from a stored baseline run of the TRAIN part (never the held-out part)."""
+    learned from a stored baseline run of the TRAIN part that shares no utterance with the
+    held-out run (`heldout_run`, default the latest baseline)."""
     from strategies.lexicon_correction import mine_misrecognitions, suggest_terms
 
     from .lexicon import load_lexicon
 
-    train_run = train_run or latest_train_run(workspace)
+    train_run = train_run or latest_train_run(workspace, heldout_run)
     if train_run is None:
-        raise BadInputError("no baseline run of the train part to learn from: run `workbench bench --part train` (or bench with --mine) first")
+        raise BadInputError("no baseline run of the train part of this split to learn from: run `workbench bench --part train` "
+                            "(or bench with --mine) first")
     lexicon = load_lexicon(lexicon_path)
     with RunStore(workspace) as store:
         record = store.run(store.resolve(train_run))
         if (record.config or {}).get("part") != "train":
             raise BadInputError(f"run {record.id} is not of the train part: mining the held-out part would grade the lexicon on its own answers")
-        pairs = [(h.reference, h.hypothesis, h.language) for h in store.hypotheses(record.id) if h.reference]
+        rows = store.hypotheses(record.id)
+        heldout_run = heldout_run or latest_baseline(workspace)
+        if heldout_run:
+            held_ids = {h.id for h in store.hypotheses(store.resolve(heldout_run))}
+            leaked = sorted(held_ids & {h.id for h in rows})
+            if leaked:
+                raise BadInputError(f"run {record.id} shares {len(leaked)} utterances with held-out run {heldout_run} "
+                                    f"(e.g. {leaked[0]!r}): mining them would grade the lexicon on its own answers")
+        pairs = [(h.reference, h.hypothesis, h.language) for h in rows if h.reference and "error" not in (h.extra or {})]
     return mine_misrecognitions(pairs, lexicon, min_similarity=65), suggest_terms(pairs, lexicon)
 
 
 def derive_strategy_run(workspace: str, base_run: str, spec: str, lexicon_path: str | None, progress=None) -> str:
     """A post-processing strategy (e.g. "lexicon") applied to a stored run's transcripts,
-    stored as a new run and scored by the one evaluation path: no decoding."""
+    stored as a new run and scored by the one path (`workbench.runs.derive_run`): no decoding."""
+    from dataclasses import asdict
+
     import strategies
 
+    from .bench import lexicon_record
+    from .bootstrap import BootstrapOptions
     from .lexicon import load_lexicon
-    from .service import finish_scored_run
-    from .strategy_runs import post_process_hypotheses
+    from .runs import derive_run
 
     infos = strategies.parse(spec)
     if any(i.stage == "decode" for i in infos):
         raise BadInputError(f"{spec}: a decode-time strategy needs new transcripts; run it with `workbench bench --strategies {spec}`")
     lexicon = load_lexicon(lexicon_path) if lexicon_path else None
-    steps = [i.factory(i.config_type(), lexicon) for i in infos if i.stage == "post"]
+    posts = [i for i in infos if i.stage == "post"]
+    configs = {i.name: i.config_type() for i in posts}
+    steps = [i.factory(configs[i.name], lexicon) for i in posts]
     with RunStore(workspace) as store:
         base = store.run(store.resolve(base_run))
-        config = {**(base.config or {}), "command": "strategy", "strategy": spec, "base_run": base.id,
-                  "lexicon": str(lexicon_path) if lexicon_path else None,
-                  "lexicon_terms": len(lexicon.terms) if lexicon else 0}
-        run_id = store.begin_run("strategy", config, environment(), base.heldout_id, base.heldout_size, base.normalizer, git_commit())
-        try:
-            rows, replaced = post_process_hypotheses(store.hypotheses(base.id), steps, progress, f"applying {spec}")
-            store.add_hypotheses(run_id, rows)
-            speech = [h for h in rows if h.reference.strip() and not is_true(h.slices.get("no_speech", "")) and "error" not in (h.extra or {})]
-            from .bootstrap import BootstrapOptions
-
-            options = EvaluationOptions(base.normalizer or "auto", tuple(config.get("slice_columns", ())),
-                                        BootstrapOptions(**config.get("bootstrap", {})))
-            evaluation = evaluate(speech, {h.id: h.hypothesis for h in rows}, options)
-            finish_scored_run(store, run_id, evaluation, (), {}, {"utterances": len(rows), "replacements": replaced})
-        except BaseException as exc:
-            store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-            raise
-    return run_id
+        config = base.config or {}
+        options = EvaluationOptions(base.normalizer or "auto", tuple(config.get("slice_columns", ())),
+                                    BootstrapOptions(**config.get("bootstrap", {})))
+        derived = derive_run(store, base.id, spec, steps, {k: asdict(v) for k, v in configs.items()}, lexicon,
+                             lexicon_record(lexicon_path, lexicon) if lexicon_path else None, options, progress=progress)
+    return derived.run_id
 
 
 REVIEW_FILE = "lexicon-review.json"  # in the workspace: suggestions a user rejected

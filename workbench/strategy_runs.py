@@ -11,16 +11,16 @@ Misrecognitions can be mined from the TRAIN part only (baseline transcripts of t
 utterances aligned with their references): the held-out part never informs a strategy.
 """
 
-import time
 from dataclasses import dataclass, replace
 
 import strategies
 
-from .bench import BenchRequest, BenchResult, _score, run_bench
-from .environment import environment, git_commit
-from .errors import BadInputError, CancelledError
+from .bench import BenchRequest, BenchResult, lexicon_record, run_bench, strategy_config
+from .dataset import Problem
+from .errors import BadInputError
 from .normalizers import get_normalizer
-from .runstore import RunStore, StoredHypothesis
+from .runs import derive_run, post_process_hypotheses
+from .runstore import RunStore
 from .significance import Delta, paired_deltas
 from .terms import OverCorrection, TermScore, over_corrections, term_scores
 from .transcription import TranscriptionStats
@@ -57,11 +57,12 @@ class Comparison:
 def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Comparison:
     specs = tuple(dict.fromkeys(("baseline",) + tuple(request.strategies)))  # the baseline always runs
     parsed = {spec: strategies.parse(spec) for spec in specs}
-    lexicon = None
+    lexicon = lexicon_info = None
     if request.lexicon:
         from .lexicon import load_lexicon
 
         lexicon = load_lexicon(request.lexicon)
+        lexicon_info = lexicon_record(request.lexicon, lexicon)
     elif any(i.name != "baseline" for infos in parsed.values() for i in infos):
         raise BadInputError("--lexicon: the lexicon and prompt strategies need a lexicon file")
     mined, suggestions, train_run = {}, (), None
@@ -75,12 +76,12 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
         infos = parsed[spec]
         decode = next((i.name for i in infos if i.stage == "decode"), "baseline")
         if decode not in decoded:
-            # Decoded once: an identical succeeded run (same model, options, data) is reused unless --fresh.
+            # Decoded once: a run with the same identity (model, options, data, lexicon) is reused unless --fresh.
             lexicon_file = request.lexicon if decode != "baseline" else None  # the baseline does not depend on it
             decoded[decode] = run_bench(replace(request.bench, strategy=decode, lexicon=lexicon_file, reuse=request.bench.resume), progress, cancel)
         posts = [i for i in infos if i.stage == "post"]
         if posts:
-            result, replaced = _post_process(request, spec, decoded[decode], posts, lexicon)
+            result, replaced = _post_process(request, spec, decoded[decode], posts, lexicon, lexicon_info, progress)
         else:
             result, replaced = decoded[decode], 0
         outcomes.append((spec, result, replaced))
@@ -95,60 +96,43 @@ def _mine(request: ComparisonRequest, lexicon, progress, cancel):
     # The same --limit as the held-out part (a quick look stays quick); reused when already decoded.
     train = run_bench(replace(request.bench, selection=replace(request.bench.selection, part="train"), strategy="baseline",
                               reuse=request.bench.resume), progress, cancel)
+    heldout_ids = {u.id for u in train.data.split.heldout}
     with RunStore(request.bench.workspace) as store:
-        pairs = [(h.reference, h.hypothesis, h.slices.get("language")) for h in store.hypotheses(train.run_id) if h.reference]
+        rows = store.hypotheses(train.run_id)
+    leaked = sorted({h.utterance_id for h in rows} & heldout_ids)
+    if leaked:  # by construction of the split this cannot happen; checked by id all the same
+        raise BadInputError(f"run {train.run_id}: {len(leaked)} train-part utterances are held out (e.g. {leaked[0]!r}); "
+                            "mining them would grade the lexicon on its own answers")
+    pairs = [(h.reference, h.hypothesis, h.slices.get("language")) for h in rows
+             if h.reference and "error" not in (h.extra or {})]
+    if not pairs:
+        raise BadInputError(f"--mine: the train part of {request.bench.selection.data or request.bench.selection.test} has no "
+                            "transcribed utterance to learn from (with --test and no --data there is no train part)")
     # A mined misrecognition is replaced on sight, so only spans clearly like the term are kept.
     return mine_misrecognitions(pairs, lexicon, min_similarity=65), tuple(suggest_terms(pairs, lexicon)), train.run_id
 
 
-def post_process_hypotheses(hypotheses, steps, progress=None, stage: str = "post-processing") -> tuple[list[StoredHypothesis], int]:
-    """Stored transcripts rewritten by post-processing steps, in order, each change recorded
-    (`replacements`) beside the transcript it started from (`baseline_hypothesis`); clips
-    that failed to decode are left as they are. Returns (rows, replacements made)."""
-    rows, replaced = [], 0
-    hypotheses = list(hypotheses)
-    for k, h in enumerate(hypotheses):
-        text, extra, made = h.hypothesis, dict(h.extra or {}), []
-        if "error" not in extra:
-            for step in steps:
-                text, changes = step.postprocess(text, h.slices.get("language"))
-                made.extend(changes)
-        replaced += len(made)
-        extra["replacements"], extra["baseline_hypothesis"] = made, h.hypothesis
-        rows.append(StoredHypothesis(h.utterance_id, h.reference, text, h.slices, extra))
-        if progress:
-            progress(stage, k + 1, len(hypotheses))
-    return rows, replaced
+def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon, lexicon_info, progress=None) -> tuple[BenchResult, int]:
+    from dataclasses import asdict
 
-
-def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon) -> tuple[BenchResult, int]:
     bench = request.bench
-    steps = [info.factory(info.config_type(), lexicon) for info in posts]
+    configs = {info.name: strategy_config(info, bench.strategy_options if len(posts) == 1 else ()) for info in posts}
+    steps = [info.factory(configs[info.name], lexicon) for info in posts]
     with RunStore(bench.workspace) as store:
-        base_record = store.run(base.run_id)
-        config = {
-            **base_record.config,
-            "command": "strategy",
-            "strategy": spec,
-            "base_run": base.run_id,
-            "lexicon_terms": len(lexicon.terms) if lexicon is not None else 0,
-            "mined_misrecognitions": sum(len(t.misrecognitions) for t in lexicon.terms) if lexicon is not None else 0,
-        }
-        run_id = store.begin_run("strategy", config, environment(), base_record.heldout_id, base_record.heldout_size, base_record.normalizer, git_commit())
-        try:
-            started = time.perf_counter()
-            rows, replaced = post_process_hypotheses(store.hypotheses(base.run_id), steps)
-            store.add_hypotheses(run_id, rows)
-            utterances = base.data.utterances[: bench.limit] if bench.limit else base.data.utterances
-            stats = TranscriptionStats(len(rows), 0, 0, (), 0.0, time.perf_counter() - started)
-            result = _score(store, run_id, utterances, list(base.evaluation.options.slice_columns), bench, base.data, stats)
-        except (KeyboardInterrupt, CancelledError):
-            store.end_run(run_id, "cancelled", "interrupted by the user")
-            raise
-        except BaseException as exc:
-            store.end_run(run_id, "failed", f"{type(exc).__name__}: {exc}")
-            raise
-    return result, replaced
+        derived = derive_run(store, base.run_id, spec, steps, {k: asdict(v) for k, v in configs.items()}, lexicon, lexicon_info,
+                             base.evaluation.options, bench.thresholds, progress)
+        record = store.run(derived.run_id)
+    scores = derived.scores
+    by_id = {u.id: u for u in base.data.utterances}
+    failed = tuple(Problem(by_id[i].audio.describe(), by_id[i].row, why, field="audio", utterance_id=i)
+                   for i, why in scores.coverage.failed if i in by_id)
+    stats = TranscriptionStats(len(derived.rows), 0, 0, (), 0.0, 0.0)
+    report = {**base.report, "run_id": derived.run_id, "kind": "strategy", "strategy": spec, "base_run": base.run_id,
+              "created_at": record.created_at, "status": record.status, "config": record.config,
+              "identity": record.config.get("identity"), "claim": "new", **scores.to_dict()}
+    result = BenchResult(derived.run_id, 0, scores.evaluation, scores.language_id, scores.hallucination, failed, base.data,
+                         scores.missed, stats, report, scores.coverage, "new")
+    return result, derived.replacements
 
 
 def _measure(request, spec, result: BenchResult, baseline: BenchResult, lexicon, replaced) -> StrategyOutcome:
