@@ -49,7 +49,12 @@ def print_bench(result) -> None:
     stats = result.stats
     resumed = f", resumed with {stats.resumed} already done" if stats.resumed else ""
     rtf = f"{stats.audio_s / stats.wall_s:.1f}× real time" if stats.wall_s and stats.audio_s else "nothing left to transcribe"
-    print(f"run {result.run_id}: {stats.total} utterances{resumed}; transcribed {stats.transcribed} ({stats.audio_s:.0f} s of audio, {rtf})")
+    reused = " (an identical finished run, reused: --fresh decodes again)" if getattr(result, "claim", "") == "reused" else ""
+    print(f"run {result.run_id}{reused}: {stats.total} utterances{resumed}; transcribed {stats.transcribed} ({stats.audio_s:.0f} s of audio, {rtf})")
+    if getattr(result, "coverage", None) is not None:
+        print(f"covered: {result.coverage.describe()}")
+    for note in result.report.get("notes", ()):
+        print(f"note: {note}")
     print()
     print(format_table(result.evaluation.normalized, result.evaluation.raw))
     lid = [s for s in result.language_id if s.utterances]
