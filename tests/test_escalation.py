@@ -15,8 +15,9 @@ import torch
 
 from workbench.bench import demo_manifest
 from workbench.cli import main
-from workbench.escalation_config import load_config
+from workbench.escalation_config import Targets, load_config
 from workbench.exit_codes import ExitCode
+from workbench.policy import Miss, RungScores, SliceFigure, decide
 
 no_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU path")
 
@@ -63,6 +64,34 @@ def test_without_a_gpu_it_explains_writes_the_training_config_and_exits_5(tmp_pa
     assert handoff.data == str(manifest.resolve())
     assert report["command"].startswith("workbench escalate --config ") and "--device cuda" in report["command"]
     assert report["skipped"] and "no lexicon" in report["skipped"][0]
+
+
+def test_a_ladder_whose_only_target_meeting_rung_the_guard_rejected_does_not_exit_0():
+    """baseline misses, LoRA meets the WER target but forgot language ID, full misses: the
+    ladder is exhausted on a rung the guard passed, and the CLI exits 4 (a regression)."""
+    from workbench.cli import _escalation_exit
+    from workbench.escalation import Escalation, RungOutcome
+
+    targets, ladder = Targets(max_wer=15.0), ("baseline", "lora", "full")
+    finding = Miss("max_language_id_drop", "overall", 12.5, 0.0, "from 100.0% to 87.5%")
+    rungs = [
+        RungScores("baseline", (SliceFigure("overall", 10, 20.0, None),)),
+        RungScores("lora", (SliceFigure("overall", 10, 10.0, 20.0, -12.0, -8.0),), (finding,)),
+        RungScores("full", (SliceFigure("overall", 10, 16.0, 20.0, -5.0, -3.0),)),
+    ]
+    outcomes = []
+    for k, scores in enumerate(rungs):  # as run_escalation climbs: each rung judged with the ones before
+        decision = decide(scores, ladder, targets, gpu_available=True, earlier=tuple(rungs[:k]))
+        outcomes.append(RungOutcome(scores.rung, f"run{k}", scores, decision, tuple(m.describe() for m in scores.guard)))
+    assert [o.decision.action for o in outcomes] == ["next", "next", "exhausted"]
+    final = outcomes[-1].decision
+    assert (final.rung, final.met) == ("full", False)
+    assert _escalation_exit(Escalation(tuple(outcomes), final)) == ExitCode.THRESHOLD_MISSED
+    # the guard-rejected rung last: exhausted on the best rung the guard passed, exit 4
+    last = decide(rungs[1], ("baseline", "lora"), targets, gpu_available=True, earlier=(rungs[0],))
+    assert (last.action, last.rung) == ("exhausted", "baseline")
+    rejected = RungOutcome("lora", "run1", rungs[1], last, (finding.describe(),))
+    assert _escalation_exit(Escalation((outcomes[0], rejected), last)) == ExitCode.REGRESSION
 
 
 def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):

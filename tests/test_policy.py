@@ -3,7 +3,7 @@
 import pytest
 
 from workbench.escalation_config import LADDER, Targets
-from workbench.policy import Decision, Miss, RungScores, SliceFigure, decide, misses
+from workbench.policy import Decision, GuardFigures, Miss, RungScores, SliceFigure, decide, guard_misses, misses
 
 TARGETS = Targets(max_wer=15.0, max_slice_wer=25.0, max_regression=2.0, min_slice_utterances=10)
 
@@ -166,3 +166,101 @@ def test_inconsistent_inputs_are_refused(build):
 def test_a_rung_not_on_the_ladder_is_refused():
     with pytest.raises(ValueError, match="not on the ladder"):
         decide(scores("prompt", fig("overall", 10.0, 10.0)), ("baseline", "lexicon"), TARGETS, gpu_available=True)
+
+
+# ----------------------------------------------------------------------------- the forgetting guard
+
+
+def rejected(rung, *slices, finding=None):
+    """A rung whose WER figures may meet every target but that the forgetting guard rejected."""
+    finding = finding or Miss("max_language_id_drop", "overall", 12.5, 0.0, "from 100.0% to 87.5%")
+    return RungScores(rung, tuple(slices), (finding,))
+
+
+# (id, earlier, last, gpu, allow_cpu, action, rung, next_rung)
+GUARD_CASES = [
+    ("a rejected rung that meets every WER target does not stop",
+     [scores("baseline", fig("overall", 20.0))], rejected("lora", fig("overall", 10.0, 20.0, (-12.0, -8.0))),
+     True, False, "next", "lora", "full"),
+    ("a rejected rung, no GPU for the next -> needs_gpu",
+     [scores("baseline", fig("overall", 20.0))], rejected("lora", fig("overall", 10.0, 20.0, (-12.0, -8.0))),
+     False, False, "needs_gpu", "lora", "full"),
+    ("a rejected last rung is never the best tried",
+     [scores("baseline", fig("overall", 20.0)), scores("lora", fig("overall", 17.0, 20.0, (-4.0, -2.0)))],
+     rejected("full", fig("overall", 10.0, 20.0, (-12.0, -8.0))), True, False, "exhausted", "lora", None),
+    # The defect: LoRA met every WER target but forgot language ID; full then missed, and the
+    # ladder "stopped" on LoRA (exit 0).
+    ("an earlier rejected rung is never chosen",
+     [scores("baseline", fig("overall", 20.0)), rejected("lora", fig("overall", 10.0, 20.0, (-12.0, -8.0)))],
+     scores("full", fig("overall", 16.0, 20.0, (-5.0, -3.0))), True, False, "exhausted", "full", None),
+    ("rejected rungs rank after every rung the guard passed, however good their WER",
+     [scores("baseline", fig("overall", 20.0)), rejected("lexicon", fig("overall", 5.0, 20.0, (-16.0, -14.0)))],
+     rejected("full", fig("overall", 6.0, 20.0, (-15.0, -13.0))), True, False, "exhausted", "baseline", None),
+]
+
+
+@pytest.mark.parametrize("case", GUARD_CASES, ids=[c[0] for c in GUARD_CASES])
+def test_a_rung_the_guard_rejected_is_never_accepted_nor_chosen(case):
+    _, earlier, last, gpu, allow_cpu, action, rung, next_rung = case
+    decision = decide(last, LADDER, TARGETS, gpu_available=gpu, allow_cpu=allow_cpu, earlier=earlier)
+    assert (decision.action, decision.rung, decision.next_rung) == (action, rung, next_rung)
+    assert not decision.met
+    chosen = next(s for s in [*earlier, last] if s.rung == decision.rung)
+    assert decision.misses == misses(chosen, TARGETS)
+    if chosen.rejected:  # the guard's findings are the rung's misses, listed first
+        assert decision.misses[: len(chosen.guard)] == chosen.guard and "forgetting guard" in decision.explain()
+
+
+def test_the_guard_findings_come_first_among_the_misses():
+    s = rejected("prompt", fig("overall", 16.0, 15.0, (-1.0, 3.0)))
+    assert [m.target for m in misses(s, TARGETS)] == ["max_language_id_drop", "max_wer"]
+
+
+def guard(lid=(), clips=0, words=0, prompted=0, echoes=0, examples=()):
+    return GuardFigures(tuple(lid), clips, words, prompted, echoes, tuple(examples))
+
+
+BASE_GUARD = guard([("overall", 40, 100.0), ("language=de", 20, 100.0), ("language=it", 5, 100.0)], clips=3, words=2)
+
+# (id, tuned figures, targets, [(target, slice, value)] expected)
+GUARD_MEASURES = [
+    ("nothing worse -> nothing", guard([("overall", 40, 100.0)], clips=3, words=2), Targets(), []),
+    ("a language-ID drop fails at the default allowance of 0",
+     guard([("overall", 40, 95.0), ("language=de", 20, 90.0)], clips=3, words=2), Targets(),
+     [("max_language_id_drop", "overall", 5.0), ("max_language_id_drop", "language=de", 10.0)]),
+    # the defect: the allowance used to be max_regression, so a loose WER allowance let any drop through
+    ("max_regression does not loosen the language-ID allowance",
+     guard([("overall", 40, 95.0)], clips=3, words=2), Targets(max_regression=50.0),
+     [("max_language_id_drop", "overall", 5.0)]),
+    ("a drop within its own allowance passes", guard([("overall", 40, 95.0)], clips=3, words=2),
+     Targets(max_language_id_drop=5.0), []),
+    ("a small slice's drop is not gated, overall is",
+     guard([("overall", 4, 75.0), ("language=it", 5, 60.0)]), Targets(min_slice_utterances=10),
+     [("max_language_id_drop", "overall", 25.0)]),
+    ("more words on silence than the baseline fail", guard(clips=3, words=3), Targets(),
+     [("max_no_speech_insertions", "no-speech clips", 1.0)]),
+    ("extra words within the allowance pass", guard(clips=3, words=6), Targets(max_no_speech_insertions=4), []),
+    ("fewer words on silence pass", guard(clips=3, words=0), Targets(), []),
+    ("a transcript that echoes the prompt fails", guard(prompted=10, echoes=1, examples=["u7"]), Targets(),
+     [("max_prompt_echo", "overall", 1.0)]),
+    ("echoes within their allowance pass", guard(prompted=10, echoes=2), Targets(max_prompt_echo=2), []),
+]
+
+
+@pytest.mark.parametrize("case", GUARD_MEASURES, ids=[c[0] for c in GUARD_MEASURES])
+def test_guard_misses(case):
+    _, tuned, targets, expected = case
+    found = guard_misses(tuned, BASE_GUARD, targets)
+    assert [(m.target, m.slice, m.value) for m in found] == expected
+    assert all(m.guard and m.describe().startswith("forgetting guard: ") for m in found)
+
+
+def test_guard_descriptions_say_what_was_measured():
+    lid, words = guard_misses(guard([("overall", 40, 87.5)], clips=3, words=5), BASE_GUARD, Targets(max_language_id_drop=2.0))
+    assert lid.describe() == "forgetting guard: language ID (overall) fell 12.5 points, from 100.0% to 87.5% (2.0 allowed)"
+    assert words.describe() == ("forgetting guard: 3 more words than the baseline on no-speech clips "
+                                "(5 words on 3 clips against the baseline's 2; 0 allowed)")
+    (echo,) = guard_misses(guard(prompted=4, echoes=2, examples=["u1", "u3"]), guard(), Targets(), "retention set ")
+    assert echo.slice == "retention set overall"
+    assert echo.describe() == ("forgetting guard: 2 more transcripts than the baseline echo the prompt "
+                               "(2 of 4 prompted transcripts, e.g. u1, u3; 0 allowed)")

@@ -2,15 +2,19 @@
 
 Both read the per-utterance signals stored with each hypothesis, so they are computed
 from the run store like every score, and recomputed the same way after any change.
+`guard_figures` gathers them from a run's stored hypotheses for the forgetting guard
+(`policy.guard_misses`), so the escalation and the TUI judge a rung the same way.
 """
 
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 from .backends.base import language_code
+from .dataset import is_true
 from .normalizers import get_normalizer
+from .policy import OVERALL, GuardFigures
 
-__all__ = ["LanguageIdScore", "HallucinationScore", "language_id", "hallucination"]
+__all__ = ["LanguageIdScore", "HallucinationScore", "language_id", "hallucination", "guard_figures"]
 
 
 @dataclass(frozen=True)
@@ -70,3 +74,19 @@ def hallucination(items: Sequence, hypotheses: Mapping[str, str], examples: int 
     with_output = [(i, t) for i, t in outputs if normalize(t)]
     words = sum(len(normalize(t).split()) for _, t in with_output)
     return HallucinationScore(len(clips), len(with_output), words, tuple(with_output[:examples]))
+
+
+def guard_figures(rows: Sequence, slice_columns: Sequence[str]) -> GuardFigures:
+    """The forgetting guard's measures over one run's stored hypotheses (`StoredHypothesis`):
+    language ID on the speech clips, words on the no-speech clips. Failed decodes and missing hypotheses are left out."""
+    usable = [h for h in rows if "error" not in (h.extra or {}) and not (h.extra or {}).get("missing")]
+    speech = [h for h in usable if not is_true(h.slices.get("no_speech", ""))]
+    silent = [h for h in usable if is_true(h.slices.get("no_speech", ""))]
+    lid = language_id(speech, {h.id: h.extra or {} for h in speech}, slice_columns)
+    silence = hallucination(silent, {h.id: h.hypothesis for h in silent})
+    return GuardFigures(
+        language_id=tuple((OVERALL if s.column == "overall" else f"{s.column}={s.value}", s.utterances, 100.0 * s.accuracy)
+                          for s in lid if s.accuracy is not None),
+        no_speech_clips=silence.clips,
+        no_speech_words=silence.words,
+    )

@@ -10,11 +10,13 @@ Without a GPU (and without `allow_cpu`) a training rung is not run: the ladder e
 the decision, writes a ready-to-run config (`train.toml`) and prints the exact command
 for a GPU machine; the CLI exits with `ExitCode.NEEDS_GPU`.
 
-The forgetting guard: every tuned model is scored on the FULL held-out set (slices it was
-not trained on included) and, when the config names one, on a separate retention
-manifest; language-ID accuracy and output on no-speech clips are compared with the
-baseline's. A slice significantly worse beyond `max_regression` fails the rung through
-the policy; a drop in language-ID accuracy or new hallucinated words fails it here.
+The forgetting guard: every rung is scored on the FULL held-out set (slices a model was
+not trained on included) and, for trained models when the config names one, on a separate
+retention manifest; language-ID accuracy, output on no-speech clips and prompt echo are
+compared with the baseline's, each against its own allowance (`Targets`). A slice
+significantly worse beyond `max_regression` fails the rung through the policy; the guard's
+findings travel with the rung's scores (`RungScores.guard`), so the policy never accepts
+a rejected rung nor reports it as the best one tried.
 """
 
 import shlex
@@ -25,11 +27,11 @@ from typing import Callable
 from .atomic import write_text_atomic
 from .bench import BenchRequest, BenchResult, run_bench
 from .escalation_config import EscalationConfig, Targets, dump_config
-from .policy import OVERALL, TRAINING_RUNGS, Decision, RungScores, SliceFigure, decide
+from .policy import OVERALL, TRAINING_RUNGS, Decision, GuardFigures, Miss, RungScores, SliceFigure, decide, guard_misses, misses
 from .service import DataSelection
 from .significance import paired_deltas
 
-__all__ = ["EscalationRequest", "RungOutcome", "Escalation", "run_escalation", "rung_scores", "guard_findings"]
+__all__ = ["EscalationRequest", "RungOutcome", "Escalation", "run_escalation", "rung_scores", "guard_findings", "guard_figures_of"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ class RungOutcome:
     run_id: str | None
     scores: RungScores
     decision: Decision
-    guard: tuple[str, ...] = ()  # forgetting-guard findings that failed this rung
+    guard: tuple[str, ...] = ()  # forgetting-guard findings that rejected this rung (scores.guard, described)
     train: dict | None = None  # TrainResult.to_dict() for training rungs
     retention_run: str | None = None
     parity: dict | None = None  # the tuned transformers model vs its CTranslate2 export, same clips
@@ -95,23 +97,20 @@ def rung_scores(rung: str, result: BenchResult, baseline: BenchResult | None) ->
     return RungScores(rung, tuple(figures))
 
 
-def guard_findings(tuned: BenchResult, baseline: BenchResult, targets: Targets) -> tuple[str, ...]:
-    """What fine-tuning broke outside WER: language ID and no-speech output, each against its own allowance."""
-    found = []
-    allowed = targets.max_language_id_drop
-    base_lid = {(s.column, s.value): s for s in baseline.language_id}
-    for s in tuned.language_id:
-        b = base_lid.get((s.column, s.value))
-        if b is None or s.accuracy is None or b.accuracy is None:
-            continue
-        drop = 100.0 * (b.accuracy - s.accuracy)
-        if drop > allowed:
-            where = "overall" if s.column == "overall" else f"{s.column}={s.value}"
-            found.append(f"language ID ({where}) fell from {100 * b.accuracy:.1f}% to {100 * s.accuracy:.1f}%")
-    h, hb = tuned.hallucination, baseline.hallucination
-    if h.clips and h.words - hb.words > targets.max_no_speech_insertions:
-        found.append(f"no-speech clips: {h.words} words produced against the baseline's {hb.words}")
-    return tuple(found)
+def guard_figures_of(workspace: str, result: BenchResult) -> GuardFigures:
+    """The forgetting guard's measures of a scored run, from its stored hypotheses."""
+    from .diagnostics import guard_figures
+    from .runstore import RunStore
+
+    with RunStore(workspace) as store:
+        rows = store.hypotheses(result.run_id)
+    return guard_figures(rows, result.evaluation.options.slice_columns)
+
+
+def guard_findings(workspace: str, tuned: BenchResult, baseline: BenchResult, targets: Targets, where: str = "") -> tuple[Miss, ...]:
+    """What a rung broke outside WER against the baseline on the same clips: language ID,
+    words on no-speech clips, prompt echo; each against its own allowance in `targets`."""
+    return guard_misses(guard_figures_of(workspace, tuned), guard_figures_of(workspace, baseline), targets, where)
 
 
 def run_escalation(
@@ -156,8 +155,12 @@ def run_escalation(
             break
         result = baseline if rung == "baseline" else score_rung(rung)
         scores = rung_scores(rung, result, None if rung == "baseline" else baseline)
+        if rung != "baseline":
+            # A prompt can make Whisper write on silence or copy the prompt out: the guard
+            # judges every rung against the baseline, not only trained ones.
+            scores = replace(scores, guard=guard_findings(bench.workspace, result, baseline, config.targets))
         decision = decide(scores, ladder, config.targets, gpu_available=gpu, allow_cpu=request.allow_cpu, earlier=tuple(earlier))
-        outcomes.append(RungOutcome(rung, result.run_id, scores, decision))
+        outcomes.append(RungOutcome(rung, result.run_id, scores, decision, _described(scores.guard)))
         earlier.append(scores)
         say(decision.explain())
         if decision.action == "needs_gpu":
@@ -185,21 +188,19 @@ def run_escalation(
             parity = decode_parity(bench, tuned, trained.model_dir, progress, cancel)
             say(f"decode parity: transformers {parity['transformers_wer']:.1f}% vs CTranslate2 {parity['ct2_wer']:.1f}% WER, "
                 f"{parity['identical']}/{parity['utterances']} transcripts identical after normalization")
-        guard = guard_findings(tuned, baseline, config.targets)
+        guard = guard_findings(bench.workspace, tuned, baseline, config.targets)
         retention_run = None
         if config.retention:
             retention_run, extra = _retention(bench, trained.ct2_dir, config, progress, cancel)
             guard += extra
+        # The findings are misses of the rung's own: a model that forgot how to identify
+        # languages or started talking over silence is never accepted, nor later reported
+        # as the best rung tried (earlier carries them).
+        scores = replace(scores, guard=guard)
         decision = decide(scores, ladder, config.targets, gpu_available=gpu, allow_cpu=request.allow_cpu, earlier=tuple(earlier))
-        if guard and decision.action == "stop":
-            # The policy saw only WER: a model that forgot how to identify languages or
-            # started talking over silence is not accepted either.
-            nxt = _after(ladder, rung)
-            action = "exhausted" if nxt is None else ("next" if gpu or request.allow_cpu else "needs_gpu")
-            decision = Decision(action=action, rung=rung, met=False, misses=(), next_rung=nxt)
-        outcomes.append(RungOutcome(rung, tuned.run_id, scores, decision, guard, trained.to_dict(), retention_run, parity))
+        outcomes.append(RungOutcome(rung, tuned.run_id, scores, decision, _described(guard), trained.to_dict(), retention_run, parity))
         earlier.append(scores)
-        say(decision.explain() + "".join(f"\nforgetting guard: {g}" for g in guard))
+        say(decision.explain())
     config_path = command = None
     if decision.action == "needs_gpu":
         config_path, command = write_training_handoff(request, bench, decision.next_rung)
@@ -225,9 +226,8 @@ def decode_parity(bench: BenchRequest, ct2_run: BenchResult, model_dir: str, pro
             "utterances": len(a), "identical": same}
 
 
-def _after(ladder, rung: str) -> str | None:
-    i = ladder.index(rung)
-    return ladder[i + 1] if i + 1 < len(ladder) else None
+def _described(guard: tuple[Miss, ...]) -> tuple[str, ...]:
+    return tuple(m.describe() for m in guard)
 
 
 def _train_part(bench: BenchRequest):
@@ -243,9 +243,10 @@ def _retention(bench: BenchRequest, model: str, config: EscalationConfig, progre
     base = run_bench(replace(bench, selection=selection, model=config.model, strategy="baseline", lexicon=None), progress, cancel)
     tuned = run_bench(replace(bench, selection=selection, model=model, strategy="baseline", lexicon=None), progress, cancel)
     scores = rung_scores("retention", tuned, base)
-    found = [f"retention set: {f.key} rose {f.rise:.1f} points (significant)" for f in scores.slices
-             if f.significantly_worse and f.rise is not None and f.rise > (config.targets.max_regression or 0.0)]
-    return tuned.run_id, tuple(found) + guard_findings(tuned, base, config.targets)
+    # The same regression rule as the held-out slices (policy.misses), on the retention set.
+    limits = Targets(max_regression=config.targets.max_regression or 0.0, min_slice_utterances=config.targets.min_slice_utterances)
+    found = tuple(replace(m, slice=f"retention set {m.slice}") for m in misses(scores, limits) if m.target == "max_regression")
+    return tuned.run_id, found + guard_findings(bench.workspace, tuned, base, config.targets, "retention set ")
 
 
 def write_training_handoff(request: EscalationRequest, bench: BenchRequest, rung: str) -> tuple[str, str]:

@@ -8,6 +8,13 @@ ever more expensive remedies only while the cheaper ones miss the targets.
 A slice counts as a regression only when it is SIGNIFICANTLY worse than the baseline
 (the paired interval of its WER change lies wholly above zero) AND the rise exceeds the
 allowance: a noisy wobble or a small, real rise is tolerated.
+
+The forgetting guard (`guard_misses`) judges what WER does not show, each against its
+own allowance: language-ID accuracy, words written on no-speech clips, transcripts that
+echo the prompt. Its findings travel with the rung's scores (`RungScores.guard`) and are
+misses like any other, so a rung the guard rejected is never accepted; and when the
+ladder is exhausted it is never reported as the best rung tried while one the guard
+passed exists.
 """
 
 import math
@@ -24,6 +31,9 @@ __all__ = [
     "RungScores",
     "Miss",
     "Decision",
+    "GuardFigures",
+    "GUARD_TARGETS",
+    "guard_misses",
     "misses",
     "decide",
 ]
@@ -31,7 +41,9 @@ __all__ = [
 ACTIONS = ("stop", "next", "needs_gpu", "exhausted")
 TRAINING_RUNGS = frozenset({"lora", "full"})
 OVERALL = "overall"
-_TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression")  # tie-break among equal misses
+# The forgetting guard's targets (escalation_config.Targets), in the order its findings are listed.
+GUARD_TARGETS = ("max_language_id_drop", "max_no_speech_insertions", "max_prompt_echo")
+_TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression") + GUARD_TARGETS  # tie-break among equal misses
 _RUNG_NAMES = {"lora": "LoRA", "full": "Full fine-tuning"}
 
 
@@ -69,36 +81,28 @@ class SliceFigure:
 
 
 @dataclass(frozen=True)
-class RungScores:
-    rung: str  # e.g. "baseline", "lexicon+prompt", "lora"
-    slices: tuple[SliceFigure, ...]  # must include "overall"
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "slices", tuple(self.slices))
-        keys = [s.key for s in self.slices]
-        if OVERALL not in keys:
-            raise ValueError(f"{self.rung}: scores need an {OVERALL!r} slice, got {keys!r}")
-        if len(set(keys)) != len(keys):
-            raise ValueError(f"{self.rung}: a slice appears twice in {keys!r}")
-
-    @property
-    def overall(self) -> SliceFigure:
-        return next(s for s in self.slices if s.key == OVERALL)
-
-
-@dataclass(frozen=True)
 class Miss:
     """One target one slice missed."""
 
-    target: str  # "max_wer" | "max_slice_wer" | "max_regression"
+    target: str  # one of _TARGET_ORDER: "max_wer" | "max_slice_wer" | "max_regression" | a GUARD_TARGETS entry
     slice: str
-    value: float  # the WER, or the rise, in pp
+    value: float  # the WER, or the rise, in pp; for the guard: the drop in pp, or the count over the baseline's
     limit: float
+    detail: str = ""  # what the numbers were measured on, shown after them
+
+    def __post_init__(self) -> None:
+        if self.target not in _TARGET_ORDER:
+            raise ValueError(f"target: must be one of {', '.join(_TARGET_ORDER)}, got {self.target!r}")
 
     @property
     def excess(self) -> float:
         """Points over the limit: how severe the miss is."""
         return self.value - self.limit
+
+    @property
+    def guard(self) -> bool:
+        """A forgetting-guard finding: the rung is rejected whatever its WER."""
+        return self.target in GUARD_TARGETS
 
     def describe(self) -> str:
         if self.target == "max_regression":
@@ -106,8 +110,90 @@ class Miss:
                 f"{self.slice} rose {_pp(self.value)} points against the baseline "
                 f"(significant; {_pp(self.limit)} allowed)"
             )
+        if self.target == "max_language_id_drop":
+            return (f"forgetting guard: language ID ({self.slice}) fell {_pp(self.value)} points"
+                    f"{', ' + self.detail if self.detail else ''} ({_pp(self.limit)} allowed)")
+        if self.target == "max_no_speech_insertions":
+            return (f"forgetting guard: {self.value:g} more words than the baseline on no-speech clips "
+                    f"({self.detail + '; ' if self.detail else ''}{self.limit:g} allowed)")
+        if self.target == "max_prompt_echo":
+            return (f"forgetting guard: {self.value:g} more transcripts than the baseline echo the prompt "
+                    f"({self.detail + '; ' if self.detail else ''}{self.limit:g} allowed)")
         which = "slice target" if self.target == "max_slice_wer" else "target"
         return f"{self.slice} at {_pp(self.value)}% WER misses the {_pp(self.limit)}% {which} by {_by(self.excess)} points"
+
+
+@dataclass(frozen=True)
+class RungScores:
+    rung: str  # e.g. "baseline", "lexicon+prompt", "lora"
+    slices: tuple[SliceFigure, ...]  # must include "overall"
+    # The forgetting guard's findings (`guard_misses`, and regressions on a retention set):
+    # any finding rejects the rung, whatever its WER.
+    guard: tuple[Miss, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "slices", tuple(self.slices))
+        object.__setattr__(self, "guard", tuple(self.guard))
+        keys = [s.key for s in self.slices]
+        if OVERALL not in keys:
+            raise ValueError(f"{self.rung}: scores need an {OVERALL!r} slice, got {keys!r}")
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{self.rung}: a slice appears twice in {keys!r}")
+        if not all(isinstance(m, Miss) for m in self.guard):
+            raise ValueError(f"{self.rung}: guard findings must be Miss objects, got {self.guard!r}")
+
+    @property
+    def overall(self) -> SliceFigure:
+        return next(s for s in self.slices if s.key == OVERALL)
+
+    @property
+    def rejected(self) -> bool:
+        """The forgetting guard rejected this rung."""
+        return bool(self.guard)
+
+
+@dataclass(frozen=True)
+class GuardFigures:
+    """What the forgetting guard compares between a rung and the baseline, on the same clips
+    (built from stored hypotheses by `diagnostics.guard_figures`)."""
+
+    language_id: tuple[tuple[str, int, float], ...] = ()  # (slice key, utterances judged, accuracy %)
+    no_speech_clips: int = 0
+    no_speech_words: int = 0  # words written on the no-speech clips, in total
+    prompted: int = 0  # transcripts decoded with a prompt (or hotwords)
+    prompt_echoes: int = 0  # of those, transcripts that echo it (`diagnostics.echoes_prompt`)
+    echo_examples: tuple[str, ...] = ()  # utterance ids of the first few echoes
+
+
+def guard_misses(tuned: GuardFigures, baseline: GuardFigures, targets: Targets, where: str = "") -> tuple[Miss, ...]:
+    """What the tuned rung broke outside WER, each measure against its own allowance.
+
+    Language ID: any slice (overall always; others when at least `min_slice_utterances`
+    were judged) whose accuracy fell more than `max_language_id_drop` points. No-speech
+    clips: more words than the baseline's beyond `max_no_speech_insertions`. Prompt echo:
+    more echoing transcripts than the baseline's beyond `max_prompt_echo`. `where` prefixes
+    the slice names (e.g. "retention set ").
+    """
+    found: list[Miss] = []
+    base_lid = {key: accuracy for key, _, accuracy in baseline.language_id}
+    for key, judged, accuracy in tuned.language_id:
+        before = base_lid.get(key)
+        if before is None or not (key == OVERALL or judged >= targets.min_slice_utterances):
+            continue
+        drop = before - accuracy
+        if drop > targets.max_language_id_drop:
+            found.append(Miss("max_language_id_drop", f"{where}{key}", drop, targets.max_language_id_drop,
+                              f"from {_pp(before)}% to {_pp(accuracy)}%"))
+    extra = tuned.no_speech_words - baseline.no_speech_words
+    if tuned.no_speech_clips and extra > targets.max_no_speech_insertions:
+        found.append(Miss("max_no_speech_insertions", f"{where}no-speech clips", float(extra), float(targets.max_no_speech_insertions),
+                          f"{tuned.no_speech_words} words on {tuned.no_speech_clips} clips against the baseline's {baseline.no_speech_words}"))
+    extra = tuned.prompt_echoes - baseline.prompt_echoes
+    if extra > targets.max_prompt_echo:
+        examples = f", e.g. {', '.join(tuned.echo_examples)}" if tuned.echo_examples else ""
+        found.append(Miss("max_prompt_echo", f"{where}{OVERALL}", float(extra), float(targets.max_prompt_echo),
+                          f"{tuned.prompt_echoes} of {tuned.prompted} prompted transcripts{examples}"))
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -149,7 +235,8 @@ class Decision:
 
 
 def misses(scores: RungScores, targets: Targets) -> tuple[Miss, ...]:
-    """Every target `scores` misses, most severe (furthest over its limit) first."""
+    """Every target `scores` misses: the forgetting guard's findings first (each rejects the
+    rung), then the WER targets, most severe (furthest over its limit) first."""
     found: list[Miss] = []
     overall = scores.overall
     if targets.max_wer is not None and overall.wer > targets.max_wer:
@@ -167,7 +254,7 @@ def misses(scores: RungScores, targets: Targets) -> tuple[Miss, ...]:
             found.append(Miss("max_regression", s.key, float(s.rise), targets.max_regression))
     # Sorted on every field, so equal inputs always give the same order.
     found.sort(key=lambda m: (-m.excess, _TARGET_ORDER.index(m.target), m.slice))
-    return tuple(found)
+    return scores.guard + tuple(found)
 
 
 def decide(
@@ -182,8 +269,10 @@ def decide(
     """Stop at `scores.rung` if it meets every target, else name the next rung (or why not).
 
     `earlier`: the scores of rungs already tried, only used when the ladder is exhausted,
-    to report the best rung so far (fewest points over the limits, then the lowest
-    overall WER, then the cheapest) rather than merely the last.
+    to report the best rung so far (one the forgetting guard passed, then the fewest points
+    over the WER limits, then the lowest overall WER, then the cheapest) rather than
+    merely the last. A rung the guard rejected has misses, so it is never a "stop", and it
+    is the best tried only when every rung tried was rejected (never: the baseline is not).
     """
     ladder = tuple(ladder)
     if scores.rung not in ladder:
@@ -210,7 +299,8 @@ def decide(
 
 
 def _rank(scores: RungScores, missed: tuple[Miss, ...], ladder: tuple[str, ...]) -> tuple:
-    return (sum(m.excess for m in missed), scores.overall.wer, ladder.index(scores.rung))
+    # The guard's counts and the WER points are different units: a rejection ranks first, alone.
+    return (scores.rejected, sum(m.excess for m in missed if not m.guard), scores.overall.wer, ladder.index(scores.rung))
 
 
 def _rung_name(rung: str | None) -> str:
