@@ -39,8 +39,7 @@ from itertools import combinations
 import jiwer
 from rapidfuzz import fuzz, process
 
-from workbench.backends.base import language_code
-from workbench.lexicon import Lexicon, Term, common_words, term_words, words
+from workbench.strategy_api import Lexicon, Term, common_words, language_code, term_words, words
 
 __all__ = [
     "Correction",

@@ -10,6 +10,8 @@ silence more often; the no-speech clips measure exactly that.
 from dataclasses import dataclass
 from functools import lru_cache
 
+from workbench.strategy_api import language_code
+
 from .registry import register
 
 __all__ = ["PromptConfig", "PromptBias"]
@@ -52,8 +54,6 @@ class PromptBias:
         return self._cache[language]
 
     def _build(self, language: str | None) -> str:
-        from workbench.backends.base import language_code
-
         code = language_code(language)
         own = [t.text for t in self.lexicon.terms if t.language and language_code(t.language) == code]
         neutral = [t.text for t in self.lexicon.terms if not t.language]

@@ -1,0 +1,34 @@
+"""The public strategy API: everything of the workbench that a strategy module may import.
+
+Strategies (`strategies/`) are plug-ins: each one is a file that registers itself with
+`strategies.registry.register` and works on text, languages and the lexicon. They see
+the workbench only through this module, so the core can change its insides (runs,
+scoring, the CLI, the TUI) without touching a strategy, and a strategy cannot reach
+into a run, a store or a score. `tests/test_layering.py` fails when a module of
+`strategies/` imports any other part of `workbench`.
+
+What is here, and why it is enough:
+
+- the lexicon a strategy is built with: `Lexicon`, `Term`, and the tokenisation every
+  lexicon user must share (`words`, `term_words`) plus the ordinary words of a language
+  (`common_words`), so a corrector and the lexicon agree on what a word is;
+- `language_code`: the one mapping of language names/tags to Whisper's codes;
+- the errors a strategy raises: `BadInputError` (bad config value, missing lexicon).
+
+Keep it small: add a name here only when a strategy needs it, never a run or a store.
+"""
+
+from .backends.base import language_code
+from .errors import BadInputError
+from .lexicon import Lexicon, Term, common_words, term_words, words
+
+__all__ = [
+    "BadInputError",
+    "Lexicon",
+    "Term",
+    "common_words",
+    "language_code",
+    "term_words",
+    "words",
+]
+
