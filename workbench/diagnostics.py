@@ -6,6 +6,7 @@ from the run store like every score, and recomputed the same way after any chang
 (`policy.guard_misses`), so the escalation and the TUI judge a rung the same way.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -14,7 +15,27 @@ from .dataset import is_true
 from .normalizers import get_normalizer
 from .policy import OVERALL, GuardFigures
 
-__all__ = ["LanguageIdScore", "HallucinationScore", "language_id", "hallucination", "guard_figures"]
+__all__ = [
+    "LanguageIdScore",
+    "HallucinationScore",
+    "language_id",
+    "hallucination",
+    "ECHO_SHARE",
+    "ECHO_GAP",
+    "echoed_words",
+    "echoes_prompt",
+    "guard_figures",
+]
+
+# Prompt echo: a transcript echoes its prompt when it holds a run of the prompt's words, in
+# the prompt's order, covering at least ECHO_SHARE of them (and at least 2 words), with at
+# most ECHO_GAP other words between consecutive ones, and that run is longer than the
+# longest such run in the reference (what the speaker said is not an echo). So a drug name
+# the prompt listed and the speaker said is prompt biasing working, a speaker reading the
+# glossary aloud is transcribed, while "Glossary: metoprolol, warfarin, amoxicillin"
+# written over a clip that says one of them (or nothing) is an echo.
+ECHO_SHARE = 0.6
+ECHO_GAP = 1
 
 
 @dataclass(frozen=True)
@@ -76,17 +97,69 @@ def hallucination(items: Sequence, hypotheses: Mapping[str, str], examples: int 
     return HallucinationScore(len(clips), len(with_output), words, tuple(with_output[:examples]))
 
 
-def guard_figures(rows: Sequence, slice_columns: Sequence[str]) -> GuardFigures:
+def echoed_words(prompt_words: Sequence[str], text_words: Sequence[str], gap: int = ECHO_GAP) -> int:
+    """The longest chain of prompt words found in the text in the prompt's order (prompt
+    words may be skipped), with at most `gap` other text words between consecutive links."""
+    if not prompt_words or not text_words:
+        return 0
+    n = len(prompt_words)
+    # upto[j][i]: the longest chain ending at text word j on a prompt word at index <= i.
+    upto: list[list[int]] = []
+    best = 0
+    for j, word in enumerate(text_words):
+        row = [0] * n
+        running = 0
+        for i in range(n):
+            if prompt_words[i] == word:
+                before = max((upto[k][i - 1] for k in range(max(0, j - 1 - gap), j)), default=0) if i > 0 else 0
+                running = max(running, before + 1)
+            row[i] = running
+        upto.append(row)
+        best = max(best, running)
+    return best
+
+
+def echoes_prompt(prompt: str, hypothesis: str, reference: str = "", gap: int = ECHO_GAP, share: float = ECHO_SHARE) -> bool:
+    """Whether `hypothesis` copies most of `prompt` (see ECHO_SHARE) beyond what `reference` says.
+
+    Both are compared after the multilingual normalizer (case, punctuation), word by word."""
+    normalize = get_normalizer("multilingual")
+    words = normalize(prompt).split()
+    if not words:
+        return False
+    need = max(2, math.ceil(share * len(words)))
+    if need > len(words):
+        return False  # a one-word prompt: one shared word is not an echo
+    copied = echoed_words(words, normalize(hypothesis).split(), gap)
+    said = echoed_words(words, normalize(reference).split(), gap) if reference else 0
+    return copied >= need and copied > said
+
+
+def guard_figures(rows: Sequence, slice_columns: Sequence[str], default_prompt: str | None = None, examples: int = 3) -> GuardFigures:
     """The forgetting guard's measures over one run's stored hypotheses (`StoredHypothesis`):
-    language ID on the speech clips, words on the no-speech clips. Failed decodes and missing hypotheses are left out."""
+    language ID on the speech clips, words on the no-speech clips, and transcripts that echo
+    the prompt they were decoded with (`extra["prompt"]` or `extra["hotwords"]`, as the
+    transcription path stores a strategy's; else `default_prompt`, the run's decoding
+    option). Failed decodes and missing hypotheses are left out."""
     usable = [h for h in rows if "error" not in (h.extra or {}) and not (h.extra or {}).get("missing")]
     speech = [h for h in usable if not is_true(h.slices.get("no_speech", ""))]
     silent = [h for h in usable if is_true(h.slices.get("no_speech", ""))]
     lid = language_id(speech, {h.id: h.extra or {} for h in speech}, slice_columns)
     silence = hallucination(silent, {h.id: h.hypothesis for h in silent})
+    prompted, echoes = 0, []
+    for h in usable:
+        prompt = (h.extra or {}).get("prompt") or (h.extra or {}).get("hotwords") or default_prompt
+        if not prompt:
+            continue
+        prompted += 1
+        if echoes_prompt(prompt, h.hypothesis, h.reference):
+            echoes.append(h.id)
     return GuardFigures(
         language_id=tuple((OVERALL if s.column == "overall" else f"{s.column}={s.value}", s.utterances, 100.0 * s.accuracy)
                           for s in lid if s.accuracy is not None),
         no_speech_clips=silence.clips,
         no_speech_words=silence.words,
+        prompted=prompted,
+        prompt_echoes=len(echoes),
+        echo_examples=tuple(echoes[:examples]),
     )

@@ -104,7 +104,8 @@ def guard_figures_of(workspace: str, result: BenchResult) -> GuardFigures:
 
     with RunStore(workspace) as store:
         rows = store.hypotheses(result.run_id)
-    return guard_figures(rows, result.evaluation.options.slice_columns)
+        decoding = (store.run(result.run_id).config or {}).get("decoding") or {}
+    return guard_figures(rows, result.evaluation.options.slice_columns, decoding.get("initial_prompt") or decoding.get("hotwords"))
 
 
 def guard_findings(workspace: str, tuned: BenchResult, baseline: BenchResult, targets: Targets, where: str = "") -> tuple[Miss, ...]:

@@ -49,6 +49,7 @@ def transcribe_into_run(
     failed: list[Problem] = []
     audio_s = 0.0
     by_id = {u.id: u for u in utterances}
+    applied: dict[str, dict] = {}  # the strategy's per-utterance prompt/hotwords, stored with the transcript
 
     def items():
         # Decode audio lazily, one clip ahead of the model, so memory stays flat.
@@ -64,14 +65,18 @@ def transcribe_into_run(
                 store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": str(exc)})])
                 continue
             audio_s += len(samples) / preprocessing.sample_rate
-            yield AudioItem(u.id, samples, u.language, **(overrides(u) if overrides else {}))
+            fields = overrides(u) if overrides else {}
+            applied[u.id] = {k: v for k, v in fields.items() if k in ("prompt", "hotwords") and v}
+            yield AudioItem(u.id, samples, u.language, **fields)
 
     if progress is not None:
         progress("transcribing", finished, total)
     try:
         for transcript in backend.transcribe(items()):
             u = by_id[transcript.utterance_id]
-            store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, transcript.text, dict(u.slices), transcript.signals())])
+            # The prompt beside the text: the forgetting guard checks the output did not copy it.
+            signals = {**transcript.signals(), **applied.pop(u.id, {})}
+            store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, transcript.text, dict(u.slices), signals)])
             finished += 1
             if progress is not None:
                 progress("transcribing", finished + len(failed), total)
