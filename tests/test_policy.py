@@ -3,7 +3,7 @@
 import pytest
 
 from workbench.escalation_config import LADDER, Targets
-from workbench.policy import Decision, GuardFigures, Miss, RungScores, SliceFigure, decide, guard_misses, misses
+from workbench.policy import UNJUDGED, Decision, GuardFigures, Miss, RungScores, SliceFigure, decide, guard_misses, misses
 
 TARGETS = Targets(max_wer=15.0, max_slice_wer=25.0, max_regression=2.0, min_slice_utterances=10)
 
@@ -65,6 +65,17 @@ CASES = [
      Targets(max_wer=15.0), LADDER, False, False, "stop", None, []),
     ("a WER equal to the limit meets it", scores("baseline", fig("overall", 15.0), fig("accent=Scottish", 25.0)),
      TARGETS, LADDER, False, False, "stop", None, []),
+    # --bootstrap 0: no interval. A rise above the allowance cannot be excused as noise, so it counts.
+    ("rise above allowance without an interval counts", scores("prompt", fig("overall", 12.0, 12.0), fig("accent=New-York", 19.6, 10.0)),
+     TARGETS, LADDER, False, False, "next", "lexicon+prompt", [("max_regression", "accent=New-York")]),
+    ("overall rise above allowance without an interval counts", scores("lora", fig("overall", 14.0, 10.0)),
+     Targets(max_regression=2.0), LADDER, True, False, "next", "full", [("max_regression", "overall")]),
+    ("rise within allowance without an interval passes", scores("prompt", fig("overall", 12.0, 12.0), fig("accent=New-York", 11.5, 10.0)),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("improvement without an interval passes", scores("prompt", fig("overall", 10.0, 12.0), fig("accent=New-York", 5.0, 10.0)),
+     TARGETS, LADDER, False, False, "stop", None, []),
+    ("small slice without an interval not gated", scores("prompt", fig("overall", 12.0, 12.0), fig("accent=Welsh", 40.0, 10.0, utterances=5)),
+     TARGETS, LADDER, False, False, "stop", None, []),
     ("misses ordered by severity", scores("prompt", fig("overall", 16.0, 15.0, (-1.0, 3.0)), fig("accent=A", 27.0, 27.0, (-1.0, 1.0)),
                                           fig("accent=B", 40.0, 39.0, (-1.0, 2.0)), fig("accent=C", 20.0, 12.0, (5.0, 11.0))),
      TARGETS, LADDER, False, False, "next", "lexicon+prompt",
@@ -87,6 +98,13 @@ def test_decide(case):
     assert decide(shuffled, ladder, targets, gpu_available=gpu, allow_cpu=allow_cpu) == decision
 
 
+def test_without_intervals_the_miss_says_it_was_not_tested():
+    (miss,) = misses(scores("lexicon", fig("overall", 14.0, 10.0)), Targets(max_regression=2.0))
+    assert (miss.target, miss.value, miss.detail) == ("max_regression", 4.0, UNJUDGED)
+    (significant,) = misses(scores("lexicon", fig("overall", 14.0, 10.0, (1.0, 7.0))), Targets(max_regression=2.0))
+    assert significant.detail == "" and "(significant; 2.0 allowed)" in significant.describe()
+
+
 def test_miss_values_and_limits():
     s = scores("prompt", fig("overall", 16.0, 15.0, (-1.0, 3.0)), fig("accent=C", 20.0, 12.0, (5.0, 11.0)))
     (regression, overall) = misses(s, TARGETS)
@@ -101,6 +119,8 @@ def test_miss_values_and_limits():
         (Miss("max_wer", "overall", 18.25, 15.0), "overall at 18.2% WER misses the 15.0% target by 3.2 points"),
         (Miss("max_regression", "accent=New-York", 9.6, 2.0), "accent=New-York rose 9.6 points against the baseline (significant; 2.0 allowed)"),
         (Miss("max_wer", "overall", 15.02, 15.0), "overall at 15.0% WER misses the 15.0% target by less than 0.1 points"),
+        (Miss("max_regression", "accent=New-York", 9.6, 2.0, UNJUDGED),
+         "accent=New-York rose 9.6 points against the baseline (untested: no interval with the bootstrap off, so it counts; 2.0 allowed)"),
     ],
 )
 def test_miss_describe(miss, text):

@@ -147,6 +147,9 @@ def run_escalation(
         comparison = run_comparison(ComparisonRequest(bench, (rung,), config.lexicon, mine=mine), progress, cancel)
         return {o.spec: o for o in comparison.outcomes}[rung].result
 
+    if config.targets.max_regression is not None and bench.evaluation.bootstrap.resamples == 0:
+        say("bootstrap off (--bootstrap 0): no paired intervals, so a rise cannot be told from noise; "
+            f"every rise above max_regression ({config.targets.max_regression:g} points) counts as a regression")
     baseline = score_rung("baseline")
     outcomes: list[RungOutcome] = []
     earlier: list[RungScores] = []

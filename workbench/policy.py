@@ -7,7 +7,10 @@ ever more expensive remedies only while the cheaper ones miss the targets.
 
 A slice counts as a regression only when it is SIGNIFICANTLY worse than the baseline
 (the paired interval of its WER change lies wholly above zero) AND the rise exceeds the
-allowance: a noisy wobble or a small, real rise is tolerated.
+allowance: a noisy wobble or a small, real rise is tolerated. Without an interval (the
+bootstrap turned off, `--bootstrap 0`) a rise cannot be told from noise, so it cannot be
+excused as noise either: a rise above the allowance then counts, and the miss says why.
+Turning the bootstrap off never turns regression gating off.
 
 The forgetting guard (`guard_misses`) judges what WER does not show, each against its
 own allowance: language-ID accuracy, words written on no-speech clips, transcripts that
@@ -45,6 +48,7 @@ OVERALL = "overall"
 GUARD_TARGETS = ("max_language_id_drop", "max_no_speech_insertions", "max_prompt_echo")
 _TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression") + GUARD_TARGETS  # tie-break among equal misses
 _RUNG_NAMES = {"lora": "LoRA", "full": "Full fine-tuning"}
+UNJUDGED = "untested: no interval with the bootstrap off, so it counts"
 
 
 @dataclass(frozen=True)
@@ -73,6 +77,11 @@ class SliceFigure:
     @property
     def significantly_worse(self) -> bool:
         return self.change_low is not None and self.change_low > 0
+
+    @property
+    def unjudged(self) -> bool:
+        """No interval to test the change against noise (e.g. the bootstrap was off)."""
+        return self.baseline_wer is not None and self.change_low is None and self.change_high is None
 
     @property
     def rise(self) -> float | None:
@@ -108,7 +117,7 @@ class Miss:
         if self.target == "max_regression":
             return (
                 f"{self.slice} rose {_pp(self.value)} points against the baseline "
-                f"(significant; {_pp(self.limit)} allowed)"
+                f"({self.detail or 'significant'}; {_pp(self.limit)} allowed)"
             )
         if self.target == "max_language_id_drop":
             return (f"forgetting guard: language ID ({self.slice}) fell {_pp(self.value)} points"
@@ -250,8 +259,8 @@ def misses(scores: RungScores, targets: Targets) -> tuple[Miss, ...]:
         # The baseline is what regressions are measured against: it cannot regress.
         if targets.max_regression is None or scores.rung == "baseline" or s.rise is None:
             continue
-        if s.significantly_worse and s.rise > targets.max_regression:
-            found.append(Miss("max_regression", s.key, float(s.rise), targets.max_regression))
+        if s.rise > targets.max_regression and (s.significantly_worse or s.unjudged):
+            found.append(Miss("max_regression", s.key, float(s.rise), targets.max_regression, UNJUDGED if s.unjudged else ""))
     # Sorted on every field, so equal inputs always give the same order.
     found.sort(key=lambda m: (-m.excess, _TARGET_ORDER.index(m.target), m.slice))
     return scores.guard + tuple(found)
