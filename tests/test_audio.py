@@ -1,5 +1,9 @@
 """workbench.audio: probe, load_audio and Preprocessing on tiny real files."""
 
+import re
+import struct
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile
@@ -74,8 +78,8 @@ BROKEN = [
     # make the source, expected message fragment for (probe, load_audio)
     pytest.param("missing", "file not found", id="missing-file"),
     pytest.param("zero-bytes", "empty", id="zero-byte-file"),
-    pytest.param("text-as-wav", "undecodable audio", id="text-renamed-wav"),
-    pytest.param("garbage-bytes", "undecodable audio", id="in-memory-garbage"),
+    pytest.param("text-as-wav", "not an audio file", id="text-renamed-wav"),
+    pytest.param("garbage-bytes", "not an audio file", id="in-memory-garbage"),
 ]
 
 
@@ -106,6 +110,144 @@ def test_load_audio_rejects_broken_audio(make_file, tmp_path, kind, message):
         load_audio(broken_source(kind, make_file, tmp_path))
     assert isinstance(info.value, BadInputError)
     assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- damaged audio
+# Every fixture is damaged in the test from real audio: a clip of the shipped example
+# data and tones written by soundfile, never a shipped broken binary.
+
+MINI_CLIP = Path(__file__).resolve().parents[1] / "workbench" / "examples" / "mini" / "audio" / "en-us-01.flac"
+CLASS_NAME = re.compile(r"\b[A-Z][a-z]+(?:[A-Z][a-z]+)+\b|Error\b")  # NoBackendError, LibsndfileError, ...
+
+
+def damaged(tmp_path, name: str, content: bytes) -> AudioSource:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return AudioSource(path=str(path), label=f"audio/{name}")
+
+
+def assert_plain_one_line(error: AudioDecodeError, label: str) -> str:
+    message = str(error)
+    assert "\n" not in message
+    assert message.startswith(f"{label}: ")  # names the file first
+    assert message == f"{label}: {error.reason}" and error.source == label
+    assert not CLASS_NAME.search(error.reason), f"an exception class name in {message!r}"
+    return error.reason
+
+
+def test_a_flac_cut_in_half_is_truncated_not_scored(tmp_path):
+    raw = MINI_CLIP.read_bytes()
+    declared = soundfile.info(str(MINI_CLIP)).duration
+    source = damaged(tmp_path, "half.flac", raw[: len(raw) // 2])
+    with pytest.raises(AudioDecodeError) as info:
+        load_audio(source)
+    reason = assert_plain_one_line(info.value, "audio/half.flac")
+    match = re.fullmatch(r"truncated: header says (\d+\.\d\d) s, decoded (\d+\.\d\d) s", reason)
+    assert match, reason
+    assert float(match.group(1)) == pytest.approx(declared, abs=0.005)
+    assert 0.25 * declared < float(match.group(2)) < 0.75 * declared  # about half was there
+    # the header check alone sees it too: the end of the audio cannot be decoded
+    with pytest.raises(AudioDecodeError, match=r"truncated or damaged: header says \d+\.\d\d s"):
+        probe(source)
+
+
+@pytest.mark.parametrize("how", ["replaced", "inserted"])
+def test_a_flac_with_garbage_in_the_middle_is_corrupt_at_a_time(tmp_path, how):
+    raw = MINI_CLIP.read_bytes()
+    declared = soundfile.info(str(MINI_CLIP)).duration
+    middle = len(raw) // 2
+    garbage = np.random.default_rng(7).bytes(1500)
+    content = raw[:middle] + garbage + raw[middle + (len(garbage) if how == "replaced" else 0) :]
+    with pytest.raises(AudioDecodeError) as info:
+        load_audio(damaged(tmp_path, "garbage.flac", content))
+    reason = assert_plain_one_line(info.value, "audio/garbage.flac")
+    match = re.match(r"corrupt FLAC data at (\d+\.\d) s", reason)
+    assert match, reason
+    assert 0.2 * declared < float(match.group(1)) < 0.8 * declared  # where the garbage is
+
+
+@pytest.mark.parametrize("subtype, keep", [("PCM_16", 0.5), ("PCM_24", 0.3), ("FLOAT", 0.75)])
+@pytest.mark.parametrize("from_bytes", [False, True], ids=["path", "bytes"])
+def test_a_truncated_wav_is_named_by_load_audio_and_probe(make_audio, tmp_path, subtype, keep, from_bytes):
+    path = make_audio("full.wav", 2.0)
+    data, rate = soundfile.read(str(path), dtype="float32")
+    soundfile.write(str(path), data, rate, subtype=subtype)
+    raw = path.read_bytes()
+    cut = raw[: int(len(raw) * keep)]
+    frames_left = soundfile.info(str(damaged(tmp_path, "probe.wav", cut).path)).frames
+    source = AudioSource(data=cut, label="audio/cut.wav") if from_bytes else damaged(tmp_path, "cut.wav", cut)
+    expected = f"header says 2.00 s, decoded {frames_left / rate:.2f} s"
+    with pytest.raises(AudioDecodeError) as info:
+        load_audio(source)
+    assert assert_plain_one_line(info.value, "audio/cut.wav") == f"truncated: {expected}"
+    with pytest.raises(AudioDecodeError, match=re.escape(f"truncated: header says 2.00 s, file holds {frames_left / rate:.2f} s")):
+        probe(source)
+
+
+def test_a_wav_header_without_its_data_is_truncated(make_audio, tmp_path):
+    raw = make_audio("full.wav", 1.5).read_bytes()
+    with pytest.raises(AudioDecodeError, match=r"^audio/header\.wav: truncated: header says 1\.50 s, decoded 0\.00 s$"):
+        load_audio(damaged(tmp_path, "header.wav", raw[:44]))
+
+
+@pytest.mark.parametrize("name", ["random.flac", "random.wav", "random.mp3", "random.ogg"])
+def test_random_bytes_are_not_an_audio_file(tmp_path, name):
+    # seed 3 starts with neither an audio signature nor an MPEG frame sync
+    source = damaged(tmp_path, name, np.random.default_rng(3).bytes(30_000))
+    for read in (load_audio, probe):
+        with pytest.raises(AudioDecodeError) as info:
+            read(source)
+        assert assert_plain_one_line(info.value, f"audio/{name}").startswith("not an audio file")
+
+
+def test_a_damaged_flac_header_is_named_without_class_names(tmp_path):
+    source = damaged(tmp_path, "broken.flac", b"fLaC" + b"\x00" * 2000)
+    with pytest.raises(AudioDecodeError) as info:
+        load_audio(source)
+    assert assert_plain_one_line(info.value, "audio/broken.flac").startswith("undecodable FLAC file: damaged header")
+
+
+def test_a_format_no_installed_decoder_reads_says_so_in_words(tmp_path):
+    # An MP4 box header, then nothing libsndfile or audioread's built-in reader can read:
+    # before, this said "undecodable audio (NoBackendError)".
+    source = damaged(tmp_path, "voice.m4a", b"\x00\x00\x00\x20ftypM4A " + np.random.default_rng(0).bytes(4000))
+    with pytest.raises(AudioDecodeError) as info:
+        load_audio(source)
+    reason = assert_plain_one_line(info.value, "audio/voice.m4a")
+    assert reason.startswith("undecodable MP4/M4A file") and "ffmpeg" in reason
+
+
+def test_the_fallback_decoder_checks_the_header_too(make_audio, tmp_path):
+    """audioread (the fallback for what libsndfile cannot open) must not score a partial
+    decode either: it reads a truncated WAV as far as it goes unless checked."""
+    from workbench.audio import _decode_fallback
+
+    raw = make_audio("full.wav", 2.0).read_bytes()
+    source = damaged(tmp_path, "cut.wav", raw[: len(raw) // 2])
+    with pytest.raises(AudioDecodeError) as info:
+        _decode_fallback(source, "WAV", RuntimeError("libsndfile could not open it"))
+    assert assert_plain_one_line(info.value, "audio/cut.wav") == "truncated: header says 2.00 s, decoded 1.00 s"
+    whole = _decode_fallback(damaged(tmp_path, "whole.wav", raw), "WAV", RuntimeError("x"))
+    assert whole[0].shape == (32_000, 1) and whole[1] == 16_000
+
+
+def test_a_flac_without_a_length_in_its_header_is_measured_by_decoding(tmp_path):
+    """A FLAC written as a stream has total_samples 0: libsndfile then reports an
+    absurd length, which must neither be trusted nor break decoding."""
+    raw = bytearray(MINI_CLIP.read_bytes())
+    frames = soundfile.info(str(MINI_CLIP)).frames
+    # STREAMINFO starts at byte 8; its last 36 bits at bytes 18..25 hold total_samples
+    (packed,) = struct.unpack(">Q", bytes(raw[18:26]))
+    raw[18:26] = struct.pack(">Q", packed & ~((1 << 36) - 1))
+    source = damaged(tmp_path, "stream.flac", bytes(raw))
+    assert probe(source).duration_s == pytest.approx(frames / 16_000)
+    assert len(load_audio(source)) == frames
+
+
+def test_a_healthy_clip_of_the_example_data_still_decodes_whole():
+    source = AudioSource(path=str(MINI_CLIP), label="en-us-01.flac")
+    assert len(load_audio(source)) == soundfile.info(str(MINI_CLIP)).frames
+    assert probe(source).duration_s == pytest.approx(soundfile.info(str(MINI_CLIP)).duration)
 
 
 # --------------------------------------------------------------------------- preprocessing

@@ -281,8 +281,11 @@ GOOD_LAST = ("audio/c.wav", "general kenobi")
 BAD_ROWS = [
     # file to create for the bad row, audio value, transcript, reason, which field is at fault
     pytest.param(None, "audio/missing.wav", "hello there", "file not found", "audio", id="missing-file"),
-    pytest.param("text-as-wav", "audio/notes.wav", "hello there", "undecodable audio", "audio", id="undecodable-audio"),
+    pytest.param("text-as-wav", "audio/notes.wav", "hello there", "not an audio file", "audio", id="undecodable-audio"),
     pytest.param("zero-bytes", "audio/empty.wav", "hello there", "file is empty (0 bytes)", "audio", id="zero-byte-file"),
+    # a 2 s clip cut to its first 0.5 s: truncated, never "too short" for what is left
+    pytest.param("truncated-wav", "audio/cut.wav", "hello there", "truncated: header says 2.00 s", "audio", id="truncated-wav"),
+    pytest.param("half-flac", "audio/half.flac", "hello there", "truncated", "audio", id="flac-cut-in-half"),
     pytest.param("good", "audio/b.wav", "", "empty transcript", "text", id="empty-transcript"),
     pytest.param("good", "audio/b.wav", "...", "transcript too short ('...')", "text", id="too-short-transcript"),
     pytest.param("0.5s", "audio/b.wav", "hello there", "audio too short (0.50 s < 1 s)", "audio", id="audio-under-1s"),
@@ -308,6 +311,12 @@ def write_bad_manifest(fmt, make_audio, make_file, create, audio, text):
         make_file(audio, b"")
     elif create == "text-as-wav":
         make_file(audio, "this is a text file, not audio\n")
+    elif create == "truncated-wav":
+        raw = make_audio(audio, 2.0).read_bytes()
+        make_file(audio, raw[: 44 + 16_000])  # the header, then 0.5 s of 16-bit samples
+    elif create == "half-flac":
+        raw = make_audio(audio, 2.0).read_bytes()
+        make_file(audio, raw[: len(raw) // 2])
     rows = [GOOD_FIRST, (audio, text), GOOD_LAST]
     if fmt == "csv":
         return make_file("manifest.csv", csv_text(["audios", "transcription"], rows))
@@ -336,6 +345,33 @@ def test_bad_row_is_excluded_and_reported(make_audio, make_file, fmt, check, cre
     assert problem.field == FIELDS[fmt][field]
     assert problem.kind == "error"
     assert str(problem).startswith(f"{manifest}:{first + 1}: ")
+
+
+@pytest.mark.parametrize("check", ["header", "decode"])
+def test_truncated_audio_is_named_truncated_not_too_short(make_audio, make_file, check):
+    """Before, `--check-audio decode` measured what was left of a truncated clip and
+    called it "audio too short (0.50 s < 1 s)"; a header check scored it silently."""
+    raw = make_audio("audio/cut.wav", 2.0).read_bytes()
+    make_file("audio/cut.wav", raw[: 44 + 16_000])
+    make_audio("audio/ok.wav", 1.5)
+    manifest = make_file("m.csv", csv_text(["audios", "transcription"], [["audio/cut.wav", "hello"], ["audio/ok.wav", "hi"]]))
+    ds = load_dataset(manifest, LoadOptions(check_audio=check))
+    assert [u.id for u in ds.utterances] == ["audio/ok.wav"]
+    held = "file holds" if check == "header" else "decoded"
+    assert problem_rows(ds) == [(2, f"truncated: header says 2.00 s, {held} 0.50 s: audio/cut.wav")]
+
+
+def test_decode_check_finds_garbage_in_the_middle_of_a_flac(make_audio, make_file):
+    raw = make_audio("audio/bad.flac", 3.0).read_bytes()
+    middle = len(raw) // 2
+    make_file("audio/bad.flac", raw[:middle] + np.random.default_rng(1).bytes(800) + raw[middle + 800 :])
+    make_audio("audio/ok.wav", 1.5)
+    manifest = make_file("m.csv", csv_text(["audios", "transcription"], [["audio/bad.flac", "hello"], ["audio/ok.wav", "hi"]]))
+    ds = load_dataset(manifest, LoadOptions(check_audio="decode"))
+    assert [u.id for u in ds.utterances] == ["audio/ok.wav"]
+    (problem,) = ds.problems
+    assert problem.row == 2 and problem.field == "audios"
+    assert problem.reason.startswith("corrupt FLAC data at 1.") and problem.reason.endswith(": audio/bad.flac")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])

@@ -1,11 +1,21 @@
 """Decode any common audio file to 16 kHz mono float32, with optional preprocessing.
 
 soundfile (libsndfile) reads wav, flac, ogg/vorbis/opus and mp3 without ffmpeg; anything
-else falls back to librosa's audioread path. Resampling uses soxr through librosa.
+else falls back to audioread (ffmpeg when installed). Resampling uses soxr through librosa.
+
+A clip is never scored on part of its audio: every decode is checked against what the
+file's header declares (WAV data size, FLAC total samples, the container's duration),
+and a decode that fails or ends early raises `AudioDecodeError` with a reason in words
+("truncated: header says 4.20 s, decoded 2.10 s", "corrupt FLAC data at 1.3 s",
+"not an audio file"). Files whose first bytes announce no audio format are refused
+before any decoder sees them: mp3 decoders resync through anything and would turn
+random bytes into noise.
 """
 
 import io
 import os
+import re
+import struct
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -15,13 +25,34 @@ import soundfile
 from .dataset import AudioSource
 from .errors import BadInputError
 
-__all__ = ["SAMPLE_RATE", "Preprocessing", "AudioInfo", "probe", "load_audio", "AudioDecodeError"]
+__all__ = ["SAMPLE_RATE", "Preprocessing", "AudioInfo", "probe", "load_audio", "AudioDecodeError", "sniff_format"]
 
 SAMPLE_RATE = 16_000  # what every Whisper model expects
 
+# libsndfile reports SF_COUNT_MAX frames when the header leaves the length open (a FLAC
+# written as a stream has total_samples 0): then only decoding tells the duration.
+_UNKNOWN_FRAMES = 1 << 62
+# Formats whose header states the exact number of frames: any shortfall is damage.
+# Lossy formats declare an estimate, so they get a small tolerance.
+_EXACT_FORMATS = ("WAV", "W64", "FLAC", "AIFF", "AU", "CAF")
+_LIBSNDFILE_FORMATS = ("WAV", "W64", "FLAC", "Ogg", "MP3", "AIFF", "AU", "CAF", "NIST SPHERE", "VOC")
+_BLOCK = 1024  # frames per read when locating where a decode failed
+
 
 class AudioDecodeError(BadInputError):
-    """The audio file is missing, empty or cannot be decoded."""
+    """The audio file is missing, empty, damaged or cannot be decoded.
+
+    `reason` says what is wrong in words; `source` names the file (its label as the
+    manifest writes it). The message is "source: reason", one line.
+    """
+
+    def __init__(self, reason: str, source: str | None = None):
+        self.reason = reason
+        self.source = source
+        super().__init__(f"{source}: {reason}" if source else reason)
+
+    def __reduce__(self):  # keep both fields across processes
+        return (type(self), (self.reason, self.source))
 
 
 @dataclass(frozen=True)
@@ -61,62 +92,317 @@ def _open(source: AudioSource):
     return source.path if source.path is not None else io.BytesIO(source.data)
 
 
+def _fail(source: AudioSource, reason: str) -> AudioDecodeError:
+    return AudioDecodeError(reason, source.describe())
+
+
 def _check_present(source: AudioSource) -> None:
     """The same clear message for a missing or empty file, whichever reader comes next."""
     if source.path is not None:
         if not os.path.exists(source.path):
-            raise AudioDecodeError("file not found")
+            raise _fail(source, "file not found")
+        if os.path.isdir(source.path):
+            raise _fail(source, "is a folder, not an audio file")
         if os.path.getsize(source.path) == 0:
-            raise AudioDecodeError("file is empty (0 bytes)")
+            raise _fail(source, "file is empty (0 bytes)")
     elif not source.data:
-        raise AudioDecodeError("audio is empty (0 bytes)")
+        raise _fail(source, "audio is empty (0 bytes)")
+
+
+# --------------------------------------------------------------------------- what the file is
+
+
+def _head(source: AudioSource, size: int = 64) -> bytes:
+    if source.data is not None:
+        return source.data[:size]
+    try:
+        with open(source.path, "rb") as f:
+            return f.read(size)
+    except OSError as exc:
+        raise _fail(source, f"cannot read the file ({exc.strerror or 'unreadable'})") from None
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The audio format a file's first bytes announce ("WAV", "FLAC", ...), or None."""
+    four = head[:4]
+    if four in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+        return "WAV"
+    if four == b"RF64" or four == b"BW64":
+        return "WAV"
+    if four == b"fLaC":
+        return "FLAC"
+    if four == b"OggS":
+        return "Ogg"
+    if head[:3] == b"ID3":
+        return "MP3"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "MP3"  # an MPEG audio (or ADTS AAC) frame sync
+    if four == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if head[4:8] == b"ftyp":
+        return "MP4/M4A"
+    if head[:16] == bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c"):
+        return "WMA"
+    if four == b"\x1aE\xdf\xa3":
+        return "WebM/Matroska"
+    if head[:5] == b"#!AMR":
+        return "AMR"
+    if four == b".snd":
+        return "AU"
+    if four == b"caff":
+        return "CAF"
+    if four == b"wvpk":
+        return "WavPack"
+    if four == b"MAC ":
+        return "APE"
+    if head[:7] == b"NIST_1A":
+        return "NIST SPHERE"
+    if head[:16] == b"riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb\x04\xc1\x00\x00":
+        return "W64"
+    if head[:4] == b"ajkg":
+        return "Shorten"
+    if head[:20] == b"Creative Voice File\x1a":
+        return "VOC"
+    return None
+
+
+def _not_audio(source: AudioSource, head: bytes) -> AudioDecodeError:
+    """Say what the bytes look like instead, so a renamed text or HTML file is obvious."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and text.strip() and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        preview = " ".join(text.split())[:30]
+        return _fail(source, f"not an audio file (it holds text: {preview!r})")
+    return _fail(source, "not an audio file (its first bytes match no audio format)")
+
+
+def _wav_declared_frames(source: AudioSource) -> int | None:
+    """Frames the RIFF `data` chunk declares. libsndfile silently shortens a WAV whose data
+    ends early to what is there, so only the header itself tells a WAV was truncated."""
+    try:
+        f = open(source.path, "rb") if source.path is not None else io.BytesIO(source.data)
+    except OSError:
+        return None
+    with f:
+        if f.read(12)[:4] != b"RIFF":
+            return None  # RIFX (big-endian), RF64: rare; libsndfile's count is used
+        block_align = None
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if name == b"fmt ":
+                fmt = f.read(min(size, 16))
+                if len(fmt) < 14:
+                    return None
+                block_align = struct.unpack("<H", fmt[12:14])[0]
+                f.seek(size - len(fmt) + (size & 1), 1)
+            elif name == b"data":
+                # 0 and 0xFFFFFFFF mean "length not written" (streamed WAV): unknown
+                if not block_align or size in (0, 0xFFFFFFFF):
+                    return None
+                return size // block_align
+            else:
+                f.seek(size + (size & 1), 1)
+
+
+def _plain(exc: BaseException | str) -> str:
+    """A decoder's message in words: no exception class names, no internals, no paths."""
+    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else ""
+    text = re.sub(r"^Error opening .*?: ", "", text)
+    text = re.sub(r"^Error\s*:\s*", "", text).strip().rstrip(".")
+    if "psf_" in text or text.lower().startswith("internal"):
+        return ""
+    if "does not exist or is not a regular file" in text or "format not recognised" in text.lower():
+        return "the decoder does not recognise its contents"
+    return text
+
+
+def _seconds(frames: int, rate: int) -> str:
+    return f"{frames / rate:.2f} s"
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def _read_all(source: AudioSource, blocksize: int = 1 << 16) -> tuple[list[np.ndarray], str | None]:
+    """Blocks of float32 frames read in order, and what stopped the read early, if anything.
+
+    libsndfile's own read call is used: it returns the frames decoded before an error (so
+    the error has a position) and a short count at the end of a stream of unknown length.
+    soundfile's `read` raises instead and loses both (its position update seeks past the
+    end, which fails).
+    """
+    blocks: list[np.ndarray] = []
+    try:
+        from soundfile import _ffi, _snd
+    except ImportError:  # a soundfile without its cffi handles: the public API, less exact
+        return _read_all_public(source, blocksize)
+    try:
+        with soundfile.SoundFile(_open(source)) as f:
+            while True:
+                out = np.empty((blocksize, f.channels), dtype=np.float32)
+                count = _snd.sf_readf_float(f._file, _ffi.cast("float *", out.ctypes.data), blocksize)
+                if count > 0:
+                    blocks.append(out[:count])
+                if _snd.sf_error(f._file):
+                    return blocks, _ffi.string(_snd.sf_strerror(f._file)).decode("utf-8", "replace")
+                if count < blocksize:
+                    return blocks, None
+    except Exception as exc:  # libsndfile raises its own error type for every failure
+        return blocks, str(exc) or "decoder error"
+
+
+def _read_all_public(source: AudioSource, blocksize: int) -> tuple[list[np.ndarray], str | None]:
+    blocks: list[np.ndarray] = []
+    try:
+        with soundfile.SoundFile(_open(source)) as f:
+            while True:
+                block = f.read(min(blocksize, _BLOCK), dtype="float32", always_2d=True)
+                if not len(block):
+                    return blocks, None
+                blocks.append(block)
+    except Exception as exc:
+        return blocks, str(exc) or "decoder error"
+
+
+def _tail_readable(source: AudioSource, declared: int) -> bool:
+    """Whether the last frames the header declares can be decoded: they can when the
+    damage is in the middle of the file, not when the file was cut short."""
+    try:
+        with soundfile.SoundFile(_open(source)) as f:
+            f.seek(max(0, declared - _BLOCK))
+            return len(f.read(_BLOCK, dtype="float32")) > 0
+    except Exception:
+        return False
+
+
+def _shortfall_allowed(fmt: str, declared: int, rate: int) -> int:
+    if fmt in _EXACT_FORMATS:
+        return 0
+    return max(int(0.01 * declared), int(0.05 * rate))  # lossy headers hold an estimate
+
+
+def _decode(source: AudioSource) -> tuple[np.ndarray, int]:
+    """(frames x channels float32, sample rate), checked against the header."""
+    _check_present(source)
+    head = _head(source)
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise _not_audio(source, head)
+    try:
+        with soundfile.SoundFile(_open(source)) as f:
+            rate, frames = f.samplerate, f.frames
+            header_fmt = f.format
+    except Exception as exc:
+        return _decode_fallback(source, fmt, exc)
+    declared = frames if 0 <= frames < _UNKNOWN_FRAMES else None
+    if fmt == "WAV" or header_fmt == "WAV":
+        declared = _wav_declared_frames(source) or declared
+    blocks, error = _read_all(source)
+    decoded = sum(len(b) for b in blocks)
+    if error is not None:
+        if declared is not None and decoded < declared and not _tail_readable(source, declared):
+            raise _fail(source, f"truncated: header says {_seconds(declared, rate)}, decoded {_seconds(decoded, rate)}")
+        detail = _plain(error)
+        raise _fail(source, f"corrupt {fmt} data at {decoded / rate:.1f} s" + (f" ({detail})" if detail else ""))
+    if declared is not None and decoded < declared - _shortfall_allowed(fmt, declared, rate):
+        if decoded == 0 or fmt == "WAV" or not _tail_readable(source, declared):
+            raise _fail(source, f"truncated: header says {_seconds(declared, rate)}, decoded {_seconds(decoded, rate)}")
+        raise _fail(source, f"corrupt {fmt} data: header says {_seconds(declared, rate)}, decoded {_seconds(decoded, rate)}")
+    if decoded == 0:
+        raise _fail(source, "audio has no samples")
+    return np.concatenate(blocks), rate
+
+
+def _decode_fallback(source: AudioSource, fmt: str, first_error: Exception) -> tuple[np.ndarray, int]:
+    """audioread (ffmpeg when installed) for what libsndfile cannot open, checked the same way."""
+    # libsndfile reads these formats, so failing to open one means its header is damaged;
+    # for the others the fix is a decoder that reads them.
+    damaged = fmt in _LIBSNDFILE_FORMATS
+    why = _plain(first_error) if damaged else ""
+    what = f"undecodable {fmt} file: damaged header" if damaged else f"undecodable {fmt} file"
+    what += f" ({why})" if why else ""
+    if source.path is None:
+        raise _fail(source, what)
+    import audioread
+
+    try:
+        handle = audioread.audio_open(source.path)
+    except audioread.NoBackendError:
+        hint = "" if damaged else "; no installed decoder reads this format (ffmpeg adds it)"
+        raise _fail(source, what + hint) from None
+    except Exception as exc:  # each backend raises its own types
+        detail = _plain(exc)
+        raise _fail(source, what if why or not detail else f"undecodable {fmt} file ({detail})") from None
+    chunks: list[np.ndarray] = []
+    with handle:
+        rate, channels = int(handle.samplerate), max(1, int(handle.channels))
+        declared_s = float(handle.duration or 0.0)
+        decoded = 0
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for buffer in handle:  # 16-bit signed little-endian, interleaved
+                    chunk = np.frombuffer(buffer, dtype="<i2")
+                    chunks.append(chunk)
+                    decoded += chunk.size
+        except Exception as exc:
+            detail = _plain(exc)
+            where = decoded / channels / rate
+            raise _fail(source, f"corrupt {fmt} data at {where:.1f} s" + (f" ({detail})" if detail else "")) from None
+    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype="<i2")
+    samples = samples[: samples.size - samples.size % channels].reshape(-1, channels).astype(np.float32) / 32768.0
+    decoded_s = len(samples) / rate
+    # the container's duration is rounded (ffmpeg prints centiseconds): allow for that
+    if declared_s and decoded_s < declared_s - max(0.1, 0.01 * declared_s):
+        raise _fail(source, f"truncated: header says {declared_s:.2f} s, decoded {decoded_s:.2f} s")
+    if not len(samples):
+        raise _fail(source, "audio has no samples")
+    return samples, rate
 
 
 def probe(source: AudioSource) -> AudioInfo:
-    """Read the header only (fast); fall back to a full decode for odd formats."""
+    """Read the header (fast) and check what is cheap to check; decode odd formats fully.
+
+    A truncated WAV is caught here (its data chunk is longer than the file); a FLAC whose
+    last frames cannot be decoded too. Damage in the middle of a compressed file shows
+    only when decoding it (`load_audio`).
+    """
     _check_present(source)
+    head = _head(source)
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise _not_audio(source, head)
     try:
         info = soundfile.info(_open(source))
-        if info.frames <= 0 or info.samplerate <= 0:
-            raise AudioDecodeError("audio has no samples")
-        return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
-    except AudioDecodeError:
-        raise
     except Exception:
-        samples, rate, channels = _decode_fallback(source)
-        return AudioInfo(samples.shape[-1] / rate, rate, channels)
-
-
-def _decode_fallback(source: AudioSource) -> tuple[np.ndarray, int, int]:
-    """librosa/audioread (ffmpeg when installed) for what libsndfile cannot read."""
-    import librosa
-
-    if source.path is None:
-        raise AudioDecodeError("undecodable audio (not a format libsndfile reads)")
-    try:
-        with warnings.catch_warnings():  # librosa warns before it tries audioread: expected here
-            warnings.simplefilter("ignore")
-            samples, rate = librosa.load(source.path, sr=None, mono=False)
-    except Exception as exc:  # audioread raises many unrelated types
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AudioDecodeError(f"undecodable audio ({detail})") from None
-    samples = np.atleast_2d(samples)
-    if samples.shape[-1] == 0:
-        raise AudioDecodeError("audio has no samples")
-    return samples, int(rate), samples.shape[0]
+        samples, rate = _decode(source)
+        return AudioInfo(len(samples) / rate, rate, samples.shape[1])
+    if info.samplerate <= 0:
+        raise _fail(source, "header gives no sample rate")
+    if info.frames >= _UNKNOWN_FRAMES:  # length not in the header: measure it
+        samples, rate = _decode(source)
+        return AudioInfo(len(samples) / rate, rate, samples.shape[1])
+    if fmt == "WAV":
+        declared = _wav_declared_frames(source)
+        if declared is not None and info.frames < declared:
+            raise _fail(source, f"truncated: header says {_seconds(declared, info.samplerate)}, file holds {_seconds(info.frames, info.samplerate)}")
+    if info.frames <= 0:
+        raise _fail(source, "audio has no samples")
+    if fmt == "FLAC" and not _tail_readable(source, info.frames):
+        raise _fail(source, f"truncated or damaged: header says {_seconds(info.frames, info.samplerate)} but the end of the audio cannot be decoded")
+    return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
 
 
 def load_audio(source: AudioSource, preprocessing: Preprocessing = Preprocessing()) -> np.ndarray:
-    """Decode, down-mix to mono, resample, then trim and normalize as configured."""
-    _check_present(source)
-    try:
-        data, rate = soundfile.read(_open(source), dtype="float32", always_2d=True)
-        mono = data.mean(axis=1)
-    except Exception:
-        samples, rate, _ = _decode_fallback(source)
-        mono = samples.mean(axis=0).astype(np.float32)
-    if mono.size == 0:
-        raise AudioDecodeError("audio has no samples")
+    """Decode (checked against the header), down-mix to mono, resample, then trim and
+    normalize as configured."""
+    data, rate = _decode(source)
+    mono = data.mean(axis=1).astype(np.float32)
     if rate != preprocessing.sample_rate:
         import librosa
 

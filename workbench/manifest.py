@@ -288,7 +288,9 @@ def _check_audio(source, candidates, options: LoadOptions, report, progress, aud
                 return len(samples) / options.preprocessing.sample_rate
             return probe(utterance.audio).duration_s
         except AudioDecodeError as exc:
-            return str(exc)
+            # the same integrity check as transcription: a truncated clip is "truncated",
+            # never "too short" for what was left of it
+            return exc.reason
 
     results: list[float | str] = []
     total = len(candidates)
