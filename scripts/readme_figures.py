@@ -1,0 +1,367 @@
+#!/usr/bin/env python3
+"""Generate the README's demo figure tables from stored runs, or check that they match.
+
+The README's demo figures are never typed by hand: each table sits between marker
+comments,
+
+    <!-- figures:demo-baseline:begin models=tiny.en,base -->
+    ...generated...
+    <!-- figures:demo-baseline:end -->
+
+and is rendered from the runs stored in a workspace (default ./.workbench): for each
+model named in the marker, the latest succeeded plain `workbench bench` run of the
+held-out part of the demo corpus (baseline strategy, default decoding and scoring, no
+--limit). The block names the CPU and the instruction sets of the kernels that made the
+figures, the runs and the commit.
+
+    scripts/readme_figures.py --write    # rewrite every block from the stored runs (atomically)
+    scripts/readme_figures.py --check    # exit 1 with a diff when a block differs from the runs
+
+The int8 kernels round differently on different instruction sets, so the figures depend
+on the CPU. --check is strict only when the runs were made on the CPU and kernels the
+README names; on another CPU it prints the difference for information and exits 0.
+The commit and run ids in a block are information, not compared: an unchanged figure at
+a later commit still passes.
+
+Exit status: 0 match (or another CPU), 1 a block differs on the same CPU, 2 the README
+or the stored runs cannot give a block (missing markers, no such run; one line saying why).
+"""
+
+import argparse
+import difflib
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as a file from a checkout
+    sys.path.insert(0, str(REPO))
+
+from workbench.atomic import write_text_atomic  # noqa: E402
+from workbench.backends import DecodingOptions  # noqa: E402
+from workbench.dataset import is_true  # noqa: E402
+from workbench.diagnostics import hallucination, language_id  # noqa: E402
+from workbench.errors import BadInputError  # noqa: E402
+from workbench.runstore import RunStore  # noqa: E402
+from workbench.scoring import Scorecard, SliceScore, scorecard_from_dict  # noqa: E402
+
+DEMO_MANIFEST = REPO / "workbench" / "examples" / "demo" / "manifest.csv"
+WRITE_COMMAND = ".venv/bin/python scripts/readme_figures.py --write"
+
+# Rows of the baseline table, in this order: overall, then these columns' slices in the
+# order their values first appear in the held-out part. Accent slices of other languages
+# are left out: there the accent is the language, and the language row already says it.
+TABLE_COLUMNS = ("accent", "language", "domain")
+
+# Decoding fields that change transcripts; a run whose values differ from the defaults is
+# not a plain bench run. (batch size and threads do not change them.)
+_DECODING_IGNORED = ("batch_size", "threads")
+
+_BEGIN = re.compile(r"^<!-- figures:(?P<name>[\w.-]+):begin(?P<args>[^>]*?)\s*-->\s*$")
+_MADE_ON = re.compile(r"Made on \*\*(?P<cpu>.+?)\*\* .*?with kernels \*\*(?P<kernels>.+?)\*\*")
+_PROVENANCE = "<sub>From runs "
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    model: str
+    run_id: str
+    commit: str | None
+    cpu: str | None  # CPU model name the run recorded
+    cpu_detail: str | None  # family/model/stepping
+    kernels: str | None  # the kernels' one-line summary the run recorded
+    ctranslate2: str | None
+    compute_type: str
+    heldout_id: str | None
+    card: Scorecard  # normalized
+    language_id: dict  # (column, value) -> accuracy
+    order: dict  # column -> values in first-appearance order (speech clips)
+    english_accents: frozenset
+    no_speech: int
+    no_speech_with_text: int
+    no_speech_words: int
+
+
+class Mismatch(Exception):
+    """A block differs from what the stored runs give, on the CPU the README names."""
+
+
+# ----------------------------------------------------------------------------- runs
+def _plain(config: dict, model: str, data: Path) -> bool:
+    """A default `workbench bench --model MODEL` of the held-out part of `data`."""
+    stored_data = config.get("data")
+    if not stored_data or Path(stored_data).resolve() != data.resolve():
+        return False
+    if config.get("model") != model or config.get("backend", "faster-whisper") != "faster-whisper":
+        return False
+    if config.get("strategy", "baseline") != "baseline" or config.get("part", "heldout") != "heldout":
+        return False
+    if config.get("test") is not None or config.get("limit") is not None or config.get("lexicon") is not None:
+        return False
+    if config.get("normalizer", "auto@1") != "auto@1":
+        return False
+    defaults = DecodingOptions().to_dict()
+    decoding = config.get("decoding", {})
+    for key, value in defaults.items():
+        if key in _DECODING_IGNORED or key not in decoding:
+            continue
+        stored = decoding[key]
+        if isinstance(value, tuple):
+            stored, value = list(stored), list(value)
+        if stored != value:
+            return False
+    return True
+
+
+def latest_run(store: RunStore, model: str, data: Path) -> str | None:
+    """The newest succeeded plain bench run of `model` on `data`'s held-out part."""
+    for record in store.runs():
+        if record.kind == "bench" and record.effective_status == "succeeded" and _plain(record.config, model, data):
+            return record.id
+    return None
+
+
+def load_run(store: RunStore, run_id: str, model: str) -> ModelRun:
+    record = store.run(run_id)
+    scores = store.scores(run_id)
+    normalizer = record.normalizer or "auto@1"
+    if normalizer not in scores:
+        raise BadInputError(f"run {run_id}: no {normalizer} scorecard stored (has: {', '.join(scores) or 'none'})")
+    card = scorecard_from_dict(scores[normalizer])
+    hyps = [h for h in store.hypotheses(run_id) if not (h.extra and "error" in h.extra)]
+    speech = [h for h in hyps if not is_true(h.slices.get("no_speech", ""))]
+    silent = [h for h in hyps if is_true(h.slices.get("no_speech", ""))]
+    signals = {h.id: (h.extra or {}) for h in speech}
+    lid = {(s.column, s.value): s.accuracy for s in language_id(speech, signals, TABLE_COLUMNS)}
+    order: dict[str, list[str]] = {c: [] for c in TABLE_COLUMNS}
+    for h in speech:
+        for column in TABLE_COLUMNS:
+            value = h.slices.get(column)
+            if value and value not in order[column]:
+                order[column].append(value)
+    english = frozenset(h.slices.get("accent") for h in speech if (h.slices.get("language") or "").lower().startswith("en"))
+    halluc = hallucination(silent, {h.id: h.hypothesis for h in silent})
+    env = record.environment or {}
+    cpu = env.get("cpu") or {}
+    kernels = env.get("kernels") or {}
+    commit = record.git_commit
+    return ModelRun(
+        model=model,
+        run_id=run_id,
+        commit=(commit[:7] + ("+dirty" if commit.endswith("+dirty") else "")) if commit else None,
+        cpu=cpu.get("model"),
+        cpu_detail=cpu.get("family_model_stepping"),
+        kernels=kernels.get("summary"),
+        ctranslate2=kernels.get("ctranslate2") or (env.get("packages") or {}).get("ctranslate2"),
+        compute_type=(record.config.get("decoding") or {}).get("compute_type", "int8"),
+        heldout_id=record.heldout_id,
+        card=card,
+        language_id=lid,
+        order={c: tuple(v) for c, v in order.items()},
+        english_accents=english,
+        no_speech=halluc.clips,
+        no_speech_with_text=halluc.clips_with_output,
+        no_speech_words=halluc.words,
+    )
+
+
+def block_runs(workspace: Path, models: tuple[str, ...], data: Path) -> list[ModelRun]:
+    if not (workspace / "runs.sqlite").is_file():
+        raise BadInputError(f"{workspace}: no run store here (run `workbench bench` first, or pass --workspace)")
+    runs = []
+    with RunStore(workspace) as store:
+        for model in models:
+            run_id = latest_run(store, model, data)
+            if run_id is None:
+                raise BadInputError(
+                    f"{workspace}: no succeeded plain bench run of {model} on the held-out part of {data}"
+                    f" (make one with `workbench bench --model {model}`)"
+                )
+            runs.append(load_run(store, run_id, model))
+    if len({r.heldout_id for r in runs}) > 1:
+        raise BadInputError("the runs " + ", ".join(r.run_id for r in runs) + " have different held-out parts")
+    if len({(r.cpu, r.kernels) for r in runs}) > 1:
+        raise BadInputError("the runs " + ", ".join(r.run_id for r in runs) + " were made on different CPUs or kernels")
+    return runs
+
+
+# --------------------------------------------------------------------------- render
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def _wer(s: SliceScore | None) -> str:
+    if s is None:
+        return "—"
+    if s.wer_ci is None:
+        return _pct(s.wer)
+    return f"{_pct(s.wer)} [{_pct(s.wer_ci.low)}, {_pct(s.wer_ci.high)}]"
+
+
+def _slice(card: Scorecard, column: str, value: str) -> SliceScore | None:
+    if column == "overall":
+        return card.overall
+    try:
+        return card.slice(column, value)
+    except KeyError:
+        return None
+
+
+def _no_speech_sentence(runs: list[ModelRun]) -> str:
+    clips = runs[-1].no_speech
+    if not clips:
+        return "No-speech clips: the held-out part has none."
+    if all(r.no_speech_with_text == 0 for r in runs):
+        who = f"{runs[0].model} wrote nothing" if len(runs) == 1 else "neither model wrote anything" if len(runs) == 2 else "no model wrote anything"
+        return f"No-speech clips: {who} on the {clips} held-out ones."
+    parts = [
+        f"{r.model} wrote text on {r.no_speech_with_text} ({r.no_speech_words} words)" if r.no_speech_with_text else f"{r.model} on none"
+        for r in runs
+    ]
+    return f"No-speech clips ({clips} held out): " + "; ".join(parts) + "."
+
+
+def render_baseline(runs: list[ModelRun]) -> list[str]:
+    """The block's lines (between the markers): intro with the CPU, table, no-speech line, provenance."""
+    main = runs[-1]  # the last model gets CER and language-ID columns too
+    card = main.card
+    confidence = card.overall.wer_ci.confidence if card.overall.wer_ci else None
+    speech = card.overall.utterances
+    cpu = main.cpu or "an unrecorded CPU"
+    detail = f" (family/model/stepping {main.cpu_detail})" if main.cpu_detail else ""
+    intro = (
+        f"Baseline on its held-out part ({speech} speech clips + {main.no_speech} no-speech clips), faster-whisper "
+        f"{main.compute_type}, greedy, language from the manifest, `{card.normalizer}` normalizer"
+        + (f", {round(100 * confidence)}% bootstrap intervals" if confidence else "")
+        + f". Made on **{cpu}**{detail} with kernels **{main.kernels or 'unrecorded'}**"
+        + (f" (CTranslate2 {main.ctranslate2})" if main.ctranslate2 else "")
+        + ":"
+    )
+    header = ["slice", "utts"] + [f"{r.model} WER % [95% CI]" if confidence == 0.95 else f"{r.model} WER %" for r in runs]
+    header += [f"{main.model} CER %", f"{main.model} language ID %"]
+    lines = [intro, "", "| " + " | ".join(header) + " |", "|---|---:|" + "---|" * len(runs) + "---:|---:|"]
+    rows = [("overall", "all")]
+    for column in TABLE_COLUMNS:
+        for value in main.order.get(column, ()):
+            if column == "accent" and value not in main.english_accents:
+                continue
+            rows.append((column, value))
+    for column, value in rows:
+        s = _slice(card, column, value)
+        if s is None:
+            continue
+        name = "overall" if column == "overall" else f"{column}={value}"
+        cells = [name, str(s.utterances)] + [_wer(_slice(r.card, column, value)) for r in runs]
+        cells += [_pct(s.cer), _pct(main.language_id.get((column, value)))]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", _no_speech_sentence(runs), ""]
+    made = ", ".join(f"`{r.run_id}` ({r.model})" for r in runs)
+    commits = sorted({r.commit or "unknown" for r in runs})
+    lines.append(f"{_PROVENANCE}{made} at commit {', '.join(f'`{c}`' for c in commits)}; "
+                 f"regenerate with `{WRITE_COMMAND}`.</sub>")
+    return lines
+
+
+# --------------------------------------------------------------------------- README
+@dataclass(frozen=True)
+class Block:
+    name: str
+    models: tuple[str, ...]
+    start: int  # index of the begin marker line
+    end: int  # index of the end marker line
+
+
+def find_blocks(lines: list[str], readme: Path) -> list[Block]:
+    blocks = []
+    for i, line in enumerate(lines):
+        m = _BEGIN.match(line)
+        if not m:
+            continue
+        name = m.group("name")
+        args = dict(a.split("=", 1) for a in m.group("args").split() if "=" in a)
+        if name != "demo-baseline":
+            raise BadInputError(f"{readme}:{i + 1}: unknown figures block {name!r} (known: demo-baseline)")
+        models = tuple(x for x in args.get("models", "base").split(",") if x)
+        end_marker = f"<!-- figures:{name}:end -->"
+        try:
+            end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == end_marker)
+        except StopIteration:
+            raise BadInputError(f"{readme}:{i + 1}: block {name!r} has no end marker {end_marker!r}") from None
+        blocks.append(Block(name, models, i, end))
+    if not blocks:
+        raise BadInputError(f"{readme}: no figures block (a line '<!-- figures:demo-baseline:begin models=base -->')")
+    return blocks
+
+
+def _compared(lines: list[str]) -> list[str]:
+    """The lines --check compares: all but the provenance (run ids, commit)."""
+    return [line for line in lines if not line.startswith(_PROVENANCE)]
+
+
+def _made_on(lines: list[str]) -> tuple[str, str] | None:
+    for line in lines:
+        if m := _MADE_ON.search(line):
+            return m.group("cpu"), m.group("kernels")
+    return None
+
+
+def run(readme: Path, workspace: Path, data: Path, mode: str, out=sys.stdout) -> int:
+    if not readme.is_file():
+        raise BadInputError(f"{readme}: no such file")
+    text = readme.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    blocks = find_blocks(lines, readme)
+    rendered = {b.start: render_baseline(block_runs(workspace, b.models, data)) for b in blocks}
+    if mode == "write":
+        new: list[str] = []
+        cursor = 0
+        for b in blocks:
+            new += lines[cursor : b.start + 1] + rendered[b.start]
+            cursor = b.end
+        new += lines[cursor:]
+        updated = "\n".join(new)
+        if updated == text:
+            print(f"{readme}: figures already up to date", file=out)
+        else:
+            write_text_atomic(readme, updated)
+            print(f"{readme}: rewrote {', '.join(b.name for b in blocks)}", file=out)
+        return 0
+    status = 0
+    for b in blocks:
+        current = lines[b.start + 1 : b.end]
+        expected = rendered[b.start]
+        if _compared(current) == _compared(expected):
+            print(f"{readme}: {b.name} matches the stored runs", file=out)
+            continue
+        diff = "\n".join(difflib.unified_diff(current, expected, f"README.md ({b.name})", f"stored runs in {workspace}", lineterm=""))
+        named, ours = _made_on(current), _made_on(expected)
+        if named is not None and ours is not None and named != ours:
+            print(f"{readme}: {b.name} was made on {named[0]} with kernels {named[1]}; the stored runs were made on "
+                  f"{ours[0]} with kernels {ours[1]}, where other figures are expected. The difference, for "
+                  f"information only:\n{diff}", file=out)
+            continue
+        print(f"{readme}: {b.name} differs from the stored runs made on the CPU it names; if the change is "
+              f"meant, run `{WRITE_COMMAND}`:\n{diff}", file=out)
+        status = 1
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="rewrite the README's figures blocks from the stored runs")
+    mode.add_argument("--check", action="store_true", help="exit 1 with a diff when a block differs on the same CPU")
+    parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="default: the repository's README.md")
+    parser.add_argument("--workspace", type=Path, default=Path(".workbench"), help="run store folder (default .workbench)")
+    parser.add_argument("--data", type=Path, default=DEMO_MANIFEST, help="the corpus the runs decoded (default: the demo corpus)")
+    args = parser.parse_args(argv)
+    try:
+        return run(args.readme, args.workspace, args.data, "write" if args.write else "check")
+    except BadInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
