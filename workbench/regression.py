@@ -37,14 +37,15 @@ import numpy as np
 
 from .backends.base import language_code
 from .bootstrap import BootstrapOptions, ratio_replicates, slice_rng
-from .dataset import default_slice_columns, is_true
+from .dataset import default_slice_columns
 from .diagnostics import hallucination, language_id
 from .errors import BadInputError
 from .normalizers import get_normalizer
+from .runs.coverage import COVERAGE_RULE, is_no_speech, partition
 from .runstore import RunRecord, RunStore, StoredHypothesis
 from .scoring import align
 
-__all__ = ["ReportOptions", "SCHEMA_ID", "SCHEMA_VERSION", "VERDICTS", "build_report", "report_runs", "repetition_loop"]
+__all__ = ["ReportOptions", "SCHEMA_ID", "SCHEMA_VERSION", "VERDICTS", "build_report", "report_runs", "repetition_loop", "paired_rows"]
 
 SCHEMA_ID = "whisper-workbench/regression-report"
 SCHEMA_VERSION = 1
@@ -129,6 +130,9 @@ def _run_info(record: RunRecord, hyps: Sequence[StoredHypothesis]) -> dict:
         "created": record.created_at,
         "heldout_id": record.heldout_id,
         "utterances": len(hyps),
+        "identity": ((config.get("identity") or {}).get("digest")),
+        "identity_parts": ((config.get("identity") or {}).get("parts")),
+        "git_commit": record.git_commit,
     }
 
 
@@ -147,8 +151,20 @@ def _slices(columns, items) -> list[tuple[str, str, list[int]]]:
 
 def _compare(base: list[StoredHypothesis], cand: dict[str, StoredHypothesis], normalizer, columns, options: ReportOptions) -> list[dict]:
     ids = [h.id for h in base]
-    a = align(ids, [normalizer(h.reference, h.language) for h in base], [normalizer(h.hypothesis, h.language) for h in base])
-    b = align(ids, [normalizer(h.reference, h.language) for h in base], [normalizer(cand[h.id].hypothesis, h.language) for h in base])
+    refs = [normalizer(h.reference, h.language) for h in base]
+    a = align(ids, refs, [normalizer(h.hypothesis, h.language) for h in base])
+    b = align(ids, refs, [normalizer(cand[h.id].hypothesis, h.language) for h in base])
+    return paired_rows(base, a, b, columns, options)
+
+
+def paired_rows(items: Sequence, a: Sequence, b: Sequence, columns, options: ReportOptions) -> list[dict]:
+    """The paired change of B against A per slice, from per-utterance scores of the SAME
+    utterances (`items[i]`, `a[i]`, `b[i]`): the one paired comparison of the workbench
+    (the regression report, the strategy comparison and the escalation policy read it)."""
+    ids = [h.id for h in items]
+    if [s.id for s in a] != ids or [s.id for s in b] != ids:
+        raise ValueError("paired_rows: a and b must score the same utterances in the same order")
+    base = items
     a_err = np.array([s.errors for s in a], float)
     b_err = np.array([s.errors for s in b], float)
     words = np.array([s.ref_words for s in a], float)
@@ -258,16 +274,45 @@ def _hallucination(speech, silent, hyps_of) -> dict:
     }
 
 
-def _terms(base, cand, normalizer, columns, lexicon_path) -> dict | None:
-    if not lexicon_path:
+def _pairing(base_cov, cand_cov, common: set) -> dict:
+    """What the paired figures cover, and what they leave out on either side (counted)."""
+    def usable(cov):
+        return {h.id for h in cov.speech} | {h.id for h in cov.no_speech}
+
+    base_only = sorted(usable(base_cov) - common)
+    cand_only = sorted(usable(cand_cov) - usable(base_cov))
+    excluded = sorted({i for i, _ in base_cov.failed} | {i for i, _ in cand_cov.failed} | set(base_cov.missing) | set(cand_cov.missing))
+    return {
+        "paired": len(common),
+        "baseline_only": len(base_only),
+        "candidate_only": len(cand_only),
+        "failed_or_missing": len(excluded),
+        "examples": (base_only + cand_only + excluded)[:10],
+    }
+
+
+def _stored_lexicon(config: dict):
+    """The lexicon a run used: its stored snapshot (survives a moved or edited file), else the file."""
+    from .lexicon import Lexicon, Term, load_lexicon
+
+    snapshot = config.get("lexicon_snapshot")
+    if snapshot and snapshot.get("terms"):
+        return Lexicon(tuple(Term(text, language or None) for text, language in snapshot["terms"]), snapshot.get("path", ""))
+    path = config.get("lexicon")
+    if not path:
         return None
-    from .lexicon import load_lexicon
+    try:
+        return load_lexicon(path)
+    except (BadInputError, OSError):
+        return None  # an old run whose lexicon file moved: the rest of the report still stands
+
+
+def _terms(base, cand, normalizer, columns, config: dict) -> dict | None:
     from .terms import over_corrections, term_scores
 
-    try:
-        lexicon = load_lexicon(lexicon_path)
-    except (BadInputError, OSError):
-        return None  # the lexicon moved since the run: the rest of the report still stands
+    lexicon = _stored_lexicon(config)
+    if lexicon is None:
+        return None
     terms_of = lambda lang: [t.text for t in lexicon.for_language(lang).terms]  # noqa: E731
     rows = []
     for label, hyps in (("baseline", {h.id: h.hypothesis for h in base}), ("candidate", {h.id: cand[h.id].hypothesis for h in base})):
@@ -277,7 +322,7 @@ def _terms(base, cand, normalizer, columns, lexicon_path) -> dict | None:
         {"column": o.column, "value": o.value, "broken": o.broken, "fixed": o.fixed}
         for o in over_corrections(base, {h.id: h.hypothesis for h in base}, {h.id: cand[h.id].hypothesis for h in base}, normalizer, columns)
     ]
-    return {"lexicon": str(lexicon_path), "terms": rows, "over_correction": over}
+    return {"lexicon": str(config.get("lexicon") or lexicon.source), "terms": rows, "over_correction": over}
 
 
 def build_report(
@@ -300,34 +345,41 @@ def build_report(
     def keep(h: StoredHypothesis) -> bool:
         return all(h.slices.get(c, "") == v for c, v in options.only)
 
-    common = {h.id for h in base_hyps if keep(h)}
-    for _, hyps in candidates:
-        common &= {h.id for h in hyps}
+    # Pairing follows the one coverage rule (workbench.runs.coverage): an utterance is
+    # compared when every run has a usable hypothesis for it; failed decodes and missing
+    # hypotheses on either side are left out of the paired figures and COUNTED.
+    base_cov = partition([h for h in base_hyps if keep(h)])
+    cand_covs = [partition(hyps) for _, hyps in candidates]
+    usable = {h.id for h in base_cov.speech} | {h.id for h in base_cov.no_speech}
+    common = set(usable)
+    for cov in cand_covs:
+        common &= {h.id for h in cov.speech} | {h.id for h in cov.no_speech}
     if not common:
         raise BadInputError(f"run {base_record.id} and {', '.join(r.id for r, _ in candidates)} share no utterances to compare")
     base = [h for h in base_hyps if h.id in common]
-    silent = [h for h in base if is_true(h.slices.get("no_speech", "")) or not h.reference.strip()]
+    silent = [h for h in base if is_no_speech(h)]
     speech = [h for h in base if h not in silent]
     columns = options.slice_columns or default_slice_columns(speech, available)
     comparisons = []
     any_regressed = False
     base_by_id = {h.id: h for h in base}
-    for record, hyps in candidates:
+    for (record, hyps), cov in zip(candidates, cand_covs):
         cand = {h.id: h for h in hyps if h.id in common}
         slices = _compare(speech, cand, normalizer, columns, options)
         regressions = [f"{s['column']}={s['value']}" if s["column"] != "overall" else "overall" for s in slices if s["verdict"] == "regressed"]
         any_regressed |= bool(regressions)
-        lexicon_path = (record.config or {}).get("lexicon") if "lexicon" in str((record.config or {}).get("strategy", "")) else None
+        config = record.config or {}
         comparisons.append({
             "run": _run_info(record, list(cand.values())),
             "slices": slices,
             "regressions": regressions,
+            "pairing": _pairing(base_cov, cov, common),
             "language_id": _language_id(speech, cand, columns),
             "hallucination": {
                 "baseline": _hallucination(speech, silent, lambda h: base_by_id[h.id]),
                 "candidate": _hallucination(speech, silent, lambda h, cand=cand: cand[h.id]),
             },
-            "terms": _terms(speech, cand, normalizer, columns, lexicon_path),
+            "terms": _terms(speech, cand, normalizer, columns, config) if "lexicon" in str(config.get("strategy", "")) else None,
         })
     return {
         "schema": SCHEMA_ID,
@@ -344,6 +396,7 @@ def build_report(
         "slice_columns": list(columns),
         "baseline": _run_info(base_record, base),
         "speech_utterances": len(speech),
+        "coverage_rule": COVERAGE_RULE,
         "comparisons": comparisons,
         "regressed": any_regressed,
     }

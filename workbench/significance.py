@@ -9,9 +9,8 @@ interval lies above zero.
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
-import numpy as np
-
-from .bootstrap import BootstrapOptions, Interval, ratio_intervals, slice_rng
+from .bootstrap import BootstrapOptions, Interval
+from .regression import ReportOptions, paired_rows
 from .scoring import UtteranceScore
 
 __all__ = ["Delta", "paired_deltas"]
@@ -41,19 +40,32 @@ def paired_deltas(
     slice_columns: Sequence[str],
     options: BootstrapOptions = BootstrapOptions(),
 ) -> list[Delta]:
+    """Per-slice paired WER change of B against A, computed by the regression report's
+    `paired_rows` (one paired comparison in the workbench). Both runs must score the same
+    utterances: one that only one of them has is an error, never silently dropped."""
     b_by_id = {s.id: s for s in b}
-    pairs = [(x, b_by_id[x.id]) for x in a if x.id in b_by_id]
-    groups = [("overall", "all", pairs)]
-    for column in slice_columns:
-        by_value: dict[str, list] = {}
-        for pair in pairs:
-            by_value.setdefault(slices_by_id.get(pair[0].id, {}).get(column, ""), []).append(pair)
-        groups.extend((column, value, by_value[value]) for value in sorted(by_value))
+    only_a = [x.id for x in a if x.id not in b_by_id]
+    only_b = sorted(set(b_by_id) - {x.id for x in a})
+    if only_a or only_b:
+        example = (only_a or only_b)[0]
+        raise ValueError(f"paired_deltas: {len(only_a)} utterances only in A and {len(only_b)} only in B (e.g. {example!r}); "
+                         "pair the runs on the utterances both scored")
+    items = [_Item(x.id, slices_by_id.get(x.id, {})) for x in a]
+    rows = paired_rows(items, list(a), [b_by_id[x.id] for x in a], slice_columns, ReportOptions(bootstrap=options))
     out = []
-    for column, value, group in groups:
-        diff = np.array([y.errors - x.errors for x, y in group], dtype=np.float64)
-        words = np.array([x.ref_words for x, _ in group], dtype=np.float64)
-        total = words.sum()
-        (interval,) = ratio_intervals(diff, words, options, slice_rng(options, (x.id for x, _ in group)))
-        out.append(Delta(column, value, len(group), float(diff.sum() / total) if total else None, interval if total else None))
+    for row in rows:
+        low, high = row["change_low"], row["change_high"]
+        interval = Interval(low / 100.0, high / 100.0, options.confidence) if low is not None and high is not None else None
+        change = row["change"]
+        out.append(Delta(row["column"], row["value"], row["utterances"], None if change is None else change / 100.0, interval))
     return out
+
+
+@dataclass(frozen=True)
+class _Item:
+    id: str
+    slices: Mapping[str, str]
+
+    @property
+    def language(self) -> str | None:
+        return self.slices.get("language") or None
