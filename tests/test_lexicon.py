@@ -94,10 +94,14 @@ def test_load_yaml(tmp_path):
 @pytest.mark.parametrize(
     "row, line, field, reason",
     [
-        ("metoprolol,en,drug,x,extra", 3, None, "row has 5 fields, the header has 4"),
+        ("metoprolol,en,drug,x,extra", 3, None, "row has 5 fields, the header has 4: extra 'extra' (a comma inside a value? put the value in double quotes)"),
+        ("metoprolol,en", 3, None, "row has 2 fields, the header has 4: no value for 'category', 'misrecognitions'"),
         (",en,drug,", 3, "term", "empty term"),
         ("!!!,en,drug,", 3, "term", "no letters or digits"),
         ("aspirin,english of course,drug,", 3, "language", "not a language code"),
+        # a well-formed code Whisper does not know: the term could never apply to anything
+        ("aspirin,zz,drug,", 3, "language", "unknown language code 'zz'"),
+        ("aspirin,xx-YY,drug,", 3, "language", "unknown language code 'xx-YY'"),
     ],
 )
 def test_bad_csv_rows_are_reported_with_line_numbers(tmp_path, row, line, field, reason):
@@ -106,6 +110,54 @@ def test_bad_csv_rows_are_reported_with_line_numbers(tmp_path, row, line, field,
     assert [t.text for t in lexicon.terms] == ["warfarin"]
     (problem,) = lexicon.problems
     assert (problem.row, problem.field) == (line, field) and reason in problem.reason
+
+
+def test_bad_rows_never_vanish_the_valid_rows_stay(tmp_path):
+    """A lexicon with every kind of bad row: each becomes a Problem with file, row and
+    field; before, a term with an unknown language code was kept where it never applied."""
+    path = write(
+        tmp_path,
+        "lex.csv",
+        "term,language,category,misrecognitions\n"
+        "warfarin,en,drug,war farin\n"  # 2: valid
+        "metoprolol,en,drug,meta pro law, metaprol\n"  # 3: an unquoted comma -> an extra field
+        ",de,drug,\n"  # 4: empty term
+        "Blutdruck,qq,condition,\n"  # 5: unknown language code
+        "amoxicillin,,drug,\n"  # 6: valid, any language
+        "Blutdruck,de-DE,condition,\n",  # 7: valid (a regional code is its language)
+    )
+    lexicon = load_lexicon(path)
+    assert lexicon.terms == (Term("warfarin", "en", "drug", ("war farin",)), Term("amoxicillin", None, "drug"), Term("Blutdruck", "de", "condition"))
+    assert lexicon.rows_read == 6
+    assert [(p.source, p.row, p.field, p.kind) for p in lexicon.problems] == [
+        (str(path), 3, None, "error"),
+        (str(path), 4, "term", "error"),
+        (str(path), 5, "language", "error"),
+    ]
+    assert "extra ' metaprol'" in lexicon.problems[0].reason
+    assert all("\n" not in str(p) and str(p).startswith(f"{path}:") for p in lexicon.problems)
+
+
+@pytest.mark.parametrize(
+    "name, text, row",
+    [
+        pytest.param("lex.csv", "term,language,misrecognition\nwarfarin,en,war farin\n", None, id="csv-misspelt-column"),
+        pytest.param("lex.yaml", "- term: warfarin\n  language: en\n- term: aspirin\n  misrecognition: [as burin]\n", 3, id="yaml-misspelt-key"),
+    ],
+)
+def test_an_unknown_field_is_a_warning_naming_it(tmp_path, name, text, row):
+    lexicon = load_lexicon(write(tmp_path, name, text))
+    assert {t.text for t in lexicon.terms} >= {"warfarin"}
+    (problem,) = lexicon.problems
+    assert (problem.row, problem.field, problem.kind) == (row, "misrecognition", "warning")
+    assert problem.reason.startswith("unknown field 'misrecognition' is ignored (a lexicon row has: term, language, category, misrecognitions)")
+
+
+def test_the_language_list_is_whispers():
+    tokenizer = pytest.importorskip("faster_whisper.tokenizer")
+    from workbench.lexicon import WHISPER_LANGUAGES
+
+    assert WHISPER_LANGUAGES == set(tokenizer._LANGUAGE_CODES)
 
 
 def test_duplicate_rows_merge_their_misrecognitions(tmp_path):

@@ -12,8 +12,9 @@ A lexicon is a file a domain expert writes by hand, CSV (or TSV/JSONL) or YAML:
       misrecognitions: [meta pro law, metaprol]
 
 Only `term` is required. A term without a language applies to every language; one with
-a language applies only to utterances of that language. Bad rows are excluded and
-reported with their line numbers, like the rows of a manifest.
+a language applies only to utterances of that language. Bad rows (extra fields, an empty
+term, a language code Whisper does not know) are excluded and kept on `Lexicon.problems`
+with file, line and field, like the rows of a manifest; an unknown field is a warning.
 
 This module also owns the word-level view of text that lexicon matching shares with term
 metrics (`words`, `terms_in`) and the per-language lists of ordinary words
@@ -35,6 +36,7 @@ from .tabular import PROBLEM, read_table, read_text
 
 __all__ = [
     "MISRECOGNITION_SEPARATOR",
+    "WHISPER_LANGUAGES",
     "Lexicon",
     "Term",
     "common_word_languages",
@@ -46,6 +48,14 @@ __all__ = [
 ]
 
 MISRECOGNITION_SEPARATOR = "|"  # between misrecognitions in one CSV cell
+COLUMNS = ("term", "language", "category", "misrecognitions")  # every field a lexicon row has
+# The language codes Whisper knows (faster_whisper.tokenizer._LANGUAGE_CODES). A term tagged
+# with any other code could never apply to an utterance, so it would vanish silently.
+WHISPER_LANGUAGES = frozenset(
+    "af am ar as az ba be bg bn bo br bs ca cs cy da de el en es et eu fa fi fo fr gl gu ha haw he hi hr ht hu hy "
+    "id is it ja jw ka kk km kn ko la lb ln lo lt lv mg mi mk ml mn mr ms mt my ne nl nn no oc pa pl ps pt ro ru "
+    "sa sd si sk sl sn so sq sr su sv sw ta te tg th tk tl tr tt uk ur uz vi yi yo zh yue".split()
+)
 YAML_SUFFIXES = (".yaml", ".yml")
 COMMON_WORDS_DIR = Path(__file__).parent / "common_words"
 
@@ -179,15 +189,26 @@ def load_lexicon(path) -> Lexicon:
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"{path}: no such lexicon file")
+    problems: list[Problem] = []
     if path.suffix.lower() in YAML_SUFFIXES:
         rows = _yaml_rows(path)
+        first_seen: dict[str, int] = {}  # unknown key -> first line it is on
+        for line, row in rows:
+            for key in row:
+                if key != PROBLEM and key not in COLUMNS:
+                    first_seen.setdefault(str(key), line)
+        unknown = list(first_seen.items())
     else:
         table = read_table(path)
         if table.header and "term" not in table.header:
             raise BadInputError(f"{path}: no 'term' column (columns: {', '.join(table.header)})")
         rows = table.rows
+        unknown = [(column, None) for column in table.header if column not in COLUMNS]
+    for key, line in unknown:  # a misspelt column ("misrecognition") would be ignored silently
+        problems.append(
+            Problem(str(path), line, f"unknown field {key!r} is ignored (a lexicon row has: {', '.join(COLUMNS)})", key, kind="warning")
+        )
     terms: list[Term] = []
-    problems: list[Problem] = []
     seen: dict[tuple[str, str | None], int] = {}  # (term, language) -> index in terms
     for line, row in rows:
         term, problem = _parse_row(str(path), line, row)
@@ -203,7 +224,8 @@ def load_lexicon(path) -> Lexicon:
         seen[key] = len(terms)
         terms.append(term)
     if not terms:
-        first = f"; first: {problems[0]}" if problems else ""
+        errors = [p for p in problems if p.kind == "error"]
+        first = f"; first: {errors[0]}" if errors else ""
         raise BadInputError(f"{path}: no valid term ({len(rows)} rows read{first})")
     return Lexicon(tuple(terms), str(path), tuple(problems), len(rows))
 
@@ -251,6 +273,8 @@ def _parse_row(source: str, line: int, row: dict) -> tuple[Term | None, Problem 
     code = language_code(language) if language else None
     if code is not None and not regex.fullmatch(r"[a-z]{2,3}", code):
         return None, Problem(source, line, f"not a language code: {language!r} (e.g. en, de, es)", "language")
+    if code is not None and code not in WHISPER_LANGUAGES:
+        return None, Problem(source, line, f"unknown language code {language!r}: Whisper has no such language, so the term could never apply (e.g. en, de, es)", "language")
     category = row.get("category")
     category = str(category).strip() or None if category not in (None, "") else None
     mis = row.get("misrecognitions")

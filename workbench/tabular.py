@@ -77,7 +77,18 @@ def _delimited(path: Path, text: str) -> Table:
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            rows.append((start, {PROBLEM: f"row has {len(values)} fields, the header has {len(header)}"}))
+            rows.append((start, {PROBLEM: _field_count_problem(values, header, tab)}))
             continue
         rows.append((start, dict(zip(header, values))))
     return Table(header, rows)
+
+
+def _field_count_problem(values: list[str], header: list[str], tab: bool) -> str:
+    """Say which values are extra (usually an unquoted comma in a transcript) or missing."""
+    reason = f"row has {len(values)} fields, the header has {len(header)}"
+    if len(values) > len(header):
+        extra = ", ".join(repr(v[:20]) for v in values[len(header) :][:3])
+        inside = "a tab inside a value?" if tab else "a comma inside a value? put the value in double quotes"
+        return f"{reason}: extra {extra} ({inside})"
+    missing = ", ".join(repr(h) for h in header[len(values) :][:3])
+    return f"{reason}: no value for {missing}"
