@@ -94,6 +94,30 @@ def test_a_ladder_whose_only_target_meeting_rung_the_guard_rejected_does_not_exi
     assert _escalation_exit(Escalation((outcomes[0], rejected), last)) == ExitCode.REGRESSION
 
 
+def test_the_ladder_trains_only_on_utterances_outside_the_heldout_part(tmp_path):
+    """What a training rung would learn from, without training: the train part, disjoint by id
+    from the held-out part, also when a separate test manifest repeats some of its ids."""
+    from workbench.bench import BenchRequest
+    from workbench.escalation import training_data
+    from workbench.service import DataSelection, select_data
+    from workbench.training_record import leakage_overlap
+
+    manifest = small_manifest(tmp_path, train=6, heldout=3)
+    selection = DataSelection(data=str(manifest), part="heldout")
+    train, heldout_id, heldout_ids = training_data(BenchRequest(selection))
+    scored = select_data(selection)
+    assert [u.id for u in train] == [u.id for u in scored.split.train] and len(train) == 6
+    assert heldout_id == scored.split.heldout_id and sorted(heldout_ids) == sorted(u.id for u in scored.utterances)
+    assert leakage_overlap({"train_ids": [u.id for u in train]}, heldout_ids) == 0
+    # a test manifest holding two of the train ids: they are held out, never trained on
+    rows = manifest.read_text().splitlines()
+    test = tmp_path / "test.csv"
+    test.write_text("\n".join(rows[:1] + rows[1:3]) + "\n")
+    train, _, heldout_ids = training_data(BenchRequest(DataSelection(data=str(manifest), test=str(test), part="heldout")))
+    assert len(heldout_ids) == 2 and len(train) == 7  # 9 rows, 2 of them now held out
+    assert leakage_overlap({"train_ids": [u.id for u in train]}, heldout_ids) == 0
+
+
 def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):
     manifest = small_manifest(tmp_path)
     config = tmp_path / "c.toml"
@@ -109,6 +133,10 @@ def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):
     baseline, lora = report["rungs"]
     assert baseline["rung"] == "baseline" and baseline["action"] == "next"
     assert lora["rung"] == "lora" and lora["train"]["steps"] == 2 and lora["train"]["device"] == "cpu"
+    # the leakage record: trained on the 8 train clips, none of the 3 held out
+    assert lora["train"]["heldout_overlap"] == 0 and lora["train"]["heldout_id"].startswith("sha256:")
+    assert len(lora["train"]["train_ids"]) + len(lora["train"]["validation_ids"]) == 8
+    assert Path(lora["train"]["record"]).is_file()
     assert lora["run"] != baseline["run"]
     # scored on the same held-out utterances as the baseline, with the paired change per slice
     overall = next(s for s in lora["slices"] if s["key"] == "overall")

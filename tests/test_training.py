@@ -14,7 +14,7 @@ import torch
 
 from workbench.bench import BenchRequest, demo_manifest, run_bench
 from workbench.dataset import AudioSource, Utterance
-from workbench.errors import CancelledError
+from workbench.errors import BadInputError, CancelledError
 from workbench.escalation_config import AugmentOptions, TrainingOptions
 from workbench.exit_codes import ExitCode
 from workbench.service import DataSelection, select_data
@@ -26,6 +26,7 @@ from workbench.training import (
     split_validation,
     train,
 )
+from workbench.training_record import RECORD_FILE, check_no_leakage, leakage_overlap, read_record, trained_rung, write_record
 
 
 def utt(i: int, **slices) -> Utterance:
@@ -80,27 +81,83 @@ def test_training_without_a_gpu_is_refused_unless_allowed():
     assert "--allow-cpu" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "record, heldout, overlap",
+    [
+        ({"train_ids": ["a", "b"], "validation_ids": ["c"]}, ["x", "y"], 0),
+        ({"train_ids": ["a", "b"], "validation_ids": ["c"]}, ["b", "x"], 1),
+        ({"train_ids": ["a", "b"], "validation_ids": ["c"]}, ["c", "a", "b"], 3),  # validation counts too
+        ({"train_ids": ["a", "a"], "validation_ids": []}, ["a"], 1),  # by id, once
+        ({"train_ids": ["a"]}, [], 0),
+        ({}, ["a"], 0),
+    ],
+)
+def test_leakage_overlap_counts_trained_ids_in_the_heldout_part(record, heldout, overlap):
+    assert leakage_overlap(record, heldout) == overlap
+
+
+def test_training_refuses_a_train_part_that_overlaps_the_heldout_part(tmp_path):
+    """Checked by id before anything loads: no model, no output folder."""
+    request = TrainRequest("lora", "tiny.en", (utt(1), utt(2), utt(3)), str(tmp_path / "out"), allow_cpu=True,
+                           heldout_id="sha256:h", heldout_ids=("u2", "u9"))
+    with pytest.raises(BadInputError) as info:
+        train(request)
+    message = str(info.value)
+    assert "\n" not in message and "1 utterance of the train part is also held out (u2)" in message
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(BadInputError, match=r"escalation: 7 utterances .* \(a, b, c, d, e and 2 more\)"):
+        check_no_leakage("abcdefg", "gfedcba", "escalation")
+    check_no_leakage(["u1"], ["u2"])  # disjoint: no error
+
+
+def test_a_trained_models_ct2_folder_is_recognised_by_its_record(tmp_path):
+    out = tmp_path / "esc" / "lora"
+    (out / "ct2").mkdir(parents=True)
+    (out / "model").mkdir()
+    write_record(out, {"method": "lora", "ct2_dir": str(out / "ct2"), "model_dir": str(out / "model")})
+    assert read_record(out)["method"] == "lora" and (out / RECORD_FILE).is_file()
+    assert trained_rung(str(out / "ct2")) == "lora"
+    assert trained_rung(str(out / "model")) is None  # the transformers folder (decode parity) is not the rung's run
+    assert trained_rung("tiny.en") is None and trained_rung(None) is None and trained_rung(str(tmp_path)) is None
+    moved = tmp_path / "elsewhere"
+    out.rename(moved)  # a training output moved as a whole still counts
+    assert trained_rung(str(moved / "ct2")) == "lora"
+    # trained before records existed: the result.json training always wrote
+    old = tmp_path / "old" / "full"
+    (old / "ct2").mkdir(parents=True)
+    (old / "result.json").write_text('{"method": "full", "ct2_dir": "/gone/full/ct2"}')
+    assert trained_rung(str(old / "ct2")) == "full"
+    # since deleted: the escalation's layout alone
+    assert trained_rung(str(tmp_path / "gone" / "full" / "ct2")) == "full"
+    assert trained_rung(str(tmp_path / "gone" / "other" / "ct2")) is None
+
+
 # ----------------------------------------------------------------------------- a real run
 
 STEPS = 3
 
 
 @pytest.fixture(scope="module")
-def english_train_clips():
-    selected = select_data(DataSelection(data=str(demo_manifest()), part="train"))
-    clips = [u for u in selected.utterances if u.language == "en" and not u.no_speech]
+def demo_split():
+    return select_data(DataSelection(data=str(demo_manifest()), part="train")).split
+
+
+@pytest.fixture(scope="module")
+def english_train_clips(demo_split):
+    clips = [u for u in demo_split.train if u.language == "en" and not u.no_speech]
     return tuple(clips[:8])
 
 
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory, english_train_clips):
+def lora_run(tmp_path_factory, english_train_clips, demo_split):
     out = tmp_path_factory.mktemp("lora")
     options = TrainingOptions(
         max_steps=STEPS, batch_size=2, grad_accum=1, eval_steps=STEPS, validation_fraction=0.25,
         gradient_checkpointing=False, generation_max_length=64, learning_rate=2e-3,
         augment=AugmentOptions(noise_prob=0.0, gain_prob=0.0),
     )
-    request = TrainRequest("lora", "tiny.en", english_train_clips, str(out), options, allow_cpu=True)
+    request = TrainRequest("lora", "tiny.en", english_train_clips, str(out), options, allow_cpu=True,
+                           heldout_id=demo_split.heldout_id, heldout_ids=tuple(u.id for u in demo_split.heldout))
     cancel = threading.Event()
 
     def progress(stage, done, total):
@@ -132,6 +189,23 @@ def test_lora_exports_a_merged_model_an_adapter_and_a_ct2_model(lora_run):
         assert (out / "model" / name).is_file(), name
     assert (out / "ct2" / "model.bin").is_file() and (out / "result.json").is_file()
     assert not (out / "model.partial").exists() and not (out / "ct2.partial").exists()
+
+
+def test_the_leakage_record_lies_beside_the_model_and_shows_no_overlap(lora_run, english_train_clips, demo_split):
+    out, _, _, result, _ = lora_run
+    record = read_record(out)
+    assert record is not None and result.record == str(out / RECORD_FILE)
+    heldout = [u.id for u in demo_split.heldout]
+    # every clip given was used: 2 validated on (0.25 of 8), the other 6 trained on
+    assert sorted(record["train_ids"] + record["validation_ids"]) == sorted(u.id for u in english_train_clips)
+    assert len(record["validation_ids"]) == 2 and not set(record["train_ids"]) & set(record["validation_ids"])
+    assert record["heldout_id"] == demo_split.heldout_id and record["heldout_size"] == len(heldout) > 0
+    assert record["heldout_overlap"] == 0 and leakage_overlap(record, heldout) == 0
+    assert leakage_overlap(record, heldout + [record["train_ids"][0]]) == 1  # the helper would see a leak
+    as_dict = result.to_dict()  # the same in the result (escalation.json carries it)
+    assert list(as_dict["train_ids"]) == record["train_ids"] and list(as_dict["validation_ids"]) == record["validation_ids"]
+    assert as_dict["heldout_id"] == demo_split.heldout_id and as_dict["heldout_overlap"] == 0
+    assert trained_rung(result.ct2_dir) == "lora" and trained_rung(result.model_dir) is None
 
 
 def _batch_loss(model_dir_or_name: str, clips) -> float:

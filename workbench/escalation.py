@@ -6,6 +6,10 @@ target. Rungs run one at a time, so a rung the ladder never reaches is never dec
 the cheap rungs share the baseline's transcripts (decoded once and reused); a training
 rung runs only when the cheap ones all missed.
 
+A training rung learns from the TRAIN part only: the ladder refuses to train when any of
+its utterance ids is in the held-out part, and the trained model's `training-record.json`
+keeps the ids it learned from and the held-out split's id (`training_record`).
+
 Without a GPU (and without `allow_cpu`) a training rung is not run: the ladder ends with
 the decision, writes a ready-to-run config (`train.toml`) and prints the exact command
 for a GPU machine; the CLI exits with `ExitCode.NEEDS_GPU`.
@@ -30,8 +34,10 @@ from .escalation_config import EscalationConfig, Targets, dump_config
 from .policy import OVERALL, TRAINING_RUNGS, Decision, GuardFigures, Miss, RungScores, SliceFigure, decide, guard_misses, misses
 from .service import DataSelection
 from .significance import paired_deltas
+from .training_record import check_no_leakage
 
-__all__ = ["EscalationRequest", "RungOutcome", "Escalation", "run_escalation", "rung_scores", "guard_findings", "guard_figures_of"]
+__all__ = ["EscalationRequest", "RungOutcome", "Escalation", "run_escalation", "rung_scores", "guard_findings", "guard_figures_of",
+           "training_data"]
 
 
 @dataclass(frozen=True)
@@ -175,14 +181,17 @@ def run_escalation(
             return Escalation(tuple(outcomes), decision, skipped=tuple(skipped))
 
     out = Path(request.output_dir)
-    train_utterances = _train_part(bench)
+    train_utterances, heldout_id, heldout_ids = training_data(bench)
+    # Leakage is refused before anything trains: no held-out utterance (by id) may be learned.
+    check_no_leakage((u.id for u in train_utterances), heldout_ids, "escalation")
     while decision.action == "next" and decision.next_rung in TRAINING_RUNGS:
         rung = decision.next_rung
         from .training import TrainRequest, train
 
         say(f"training {rung} on {len(train_utterances)} utterances of the train part ({'GPU' if gpu else 'CPU, allowed'})")
         trained = train(
-            TrainRequest(rung, config.model, train_utterances, str(out / rung), config.training, allow_cpu=request.allow_cpu),
+            TrainRequest(rung, config.model, train_utterances, str(out / rung), config.training, allow_cpu=request.allow_cpu,
+                         heldout_id=heldout_id, heldout_ids=heldout_ids),
             progress, on_train_event, cancel,
         )
         tuned = run_bench(replace(bench, model=trained.ct2_dir, strategy="baseline", lexicon=None), progress, cancel)
@@ -234,11 +243,13 @@ def _described(guard: tuple[Miss, ...]) -> tuple[str, ...]:
     return tuple(m.describe() for m in guard)
 
 
-def _train_part(bench: BenchRequest):
+def training_data(bench: BenchRequest) -> tuple[tuple, str, tuple[str, ...]]:
+    """(the train part's utterances, the held-out split's id, the held-out part's ids) of
+    the data the ladder scores: what a training rung may learn from, and what it may not."""
     from .service import select_data
 
-    selection = replace(bench.selection, part="train")
-    return tuple(select_data(selection).utterances)
+    data = select_data(replace(bench.selection, part="train"))
+    return tuple(data.utterances), data.split.heldout_id, tuple(u.id for u in data.split.heldout)
 
 
 def _retention(bench: BenchRequest, model: str, config: EscalationConfig, progress, cancel):

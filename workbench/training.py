@@ -20,7 +20,10 @@ The recipe the field converged on, in one place:
   `eval_steps`), early stopping on validation WER, the best checkpoint chosen by WER;
 - resumable from the last checkpoint; cancellable between steps (a checkpoint is saved);
 - the result is exported as a merged transformers folder AND converted to CTranslate2,
-  so it is scored by the same fast backend as the baseline.
+  so it is scored by the same fast backend as the baseline;
+- no utterance of the held-out part is trained on (checked by id before anything
+  loads), and `training-record.json` beside the export keeps the train and validation
+  ids and the held-out split's id (`training_record`).
 
 Training needs CUDA unless `allow_cpu` is set (tests and small demos): the policy that
 decides when to train lives in `policy.py`, the ladder that runs it in `escalation.py`.
@@ -90,6 +93,10 @@ class TrainRequest:
     resume: bool = True  # continue from the last checkpoint in output_dir when there is one
     ct2_quantization: str = "float16"  # CTranslate2 export; faster-whisper re-quantizes at load (int8 on CPU)
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
+    # The held-out part of the split `train` came from: recorded with the model, and no
+    # utterance of it may be trained on (checked by id before anything loads).
+    heldout_id: str | None = None  # Split.heldout_id
+    heldout_ids: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -132,6 +139,14 @@ class TrainResult:
     best_validation_wer: float | None
     resumed_from_step: int | None
     history: tuple[dict, ...]  # the Trainer's log history
+    # The leakage record (also in training-record.json beside the model): what it learned
+    # from, and the held-out part it must never have seen.
+    train_ids: tuple[str, ...] = ()  # utterances trained on (after filtering)
+    validation_ids: tuple[str, ...] = ()  # utterances validated on
+    heldout_id: str | None = None
+    heldout_overlap: int | None = None  # train/validation ids in the held-out part: 0
+    best_step: int | None = None  # the checkpoint exported (the best by validation WER), None without validation
+    record: str | None = None  # path of training-record.json
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -322,6 +337,9 @@ def train(
             f"{request.method} training needs a CUDA GPU and none is visible here; "
             "pass --allow-cpu for a small CPU run (tests, demos)"
         )
+    from .training_record import check_no_leakage
+
+    check_no_leakage((u.id for u in request.train), request.heldout_ids, f"{request.method} training")
     device = "cuda" if cuda else "cpu"
     started = time.perf_counter()
     from transformers import (
@@ -502,6 +520,26 @@ def train(
 
     steps = trainer.state.global_step
     samples = output.metrics.get("train_samples_per_second") or 0.0
+    best = trainer.state.best_model_checkpoint
+    best_step = int(Path(best).name.split("-")[-1]) if validate and best else None
+    from .training_record import leakage_overlap, write_record
+
+    train_ids = tuple(e.utterance.id for e in train_examples)
+    validation_ids = tuple(e.utterance.id for e in val_examples)
+    ids = {"train_ids": train_ids, "validation_ids": validation_ids}
+    record = write_record(out, {
+        "method": request.method,
+        "start_model": request.model,
+        "model_dir": str(model_dir),
+        "ct2_dir": str(ct2_dir),
+        **ids,
+        "heldout_id": request.heldout_id,
+        "heldout_size": len(request.heldout_ids),
+        "heldout_overlap": leakage_overlap(ids, request.heldout_ids),
+        "best_step": best_step,
+        "steps": steps,
+        "seed": o.seed,
+    })
     result = TrainResult(
         method=request.method,
         model_dir=str(model_dir),
@@ -525,6 +563,12 @@ def train(
         best_validation_wer=float(best_wer) if best_wer is not None else None,
         resumed_from_step=int(resume_from.name.split("-")[-1]) if resume_from else None,
         history=history,
+        train_ids=train_ids,
+        validation_ids=validation_ids,
+        heldout_id=request.heldout_id,
+        heldout_overlap=leakage_overlap(ids, request.heldout_ids),
+        best_step=best_step,
+        record=record,
     )
     from .atomic import write_text_atomic
 
