@@ -155,6 +155,33 @@ def test_compare_writes_the_three_formats_and_gates_on_regression(tmp_path, caps
     jsonschema.validate(json.loads((out / "r.json").read_text()), SCHEMA)
     assert "accent=B" in (out / "r.md").read_text() and (out / "r.html").read_text().startswith("<!DOCTYPE html>")
     assert "❌ regressed" in capsys.readouterr().out
+    # Without resamples nothing can be significant: gating would silently pass, so it is refused.
+    assert main(args + ["--fail-on-regression", "--bootstrap", "0"]) == ExitCode.BAD_INPUT
+    assert "--fail-on-regression needs --bootstrap > 0" in capsys.readouterr().err
+
+
+def test_the_report_counts_what_the_pairing_leaves_out_and_keeps_terms_of_a_moved_lexicon(tmp_path):
+    from workbench.regression import report_runs
+
+    (_, base), (_, cand) = runs_improving_a_and_harming_b()
+    ws = tmp_path / "ws"
+    with RunStore(ws) as store:
+        a = store.begin_run("bench", {"strategy": "baseline"}, {}, "sha256:x", len(base), "raw@1")
+        store.add_hypotheses(a, base)
+        store.finish_run(a, {}, {}, {})
+        snapshot = {"path": str(tmp_path / "gone.csv"), "sha256": "sha256:0", "terms": [["cat", "en"]]}
+        b = store.begin_run("strategy", {"strategy": "lexicon", "lexicon": snapshot["path"], "lexicon_snapshot": snapshot}, {},
+                            "sha256:x", len(cand), "raw@1")
+        failed = StoredHypothesis(cand[0].id, cand[0].reference, "", cand[0].slices, {"error": "audio is truncated"})
+        store.add_hypotheses(b, [failed, *cand[1:]])
+        store.finish_run(b, {}, {}, {})
+    report = report_runs(str(ws), a, [b])
+    pairing = report["comparisons"][0]["pairing"]
+    assert pairing["paired"] == len(base) - 1 and pairing["failed_or_missing"] == 1 and cand[0].id in pairing["examples"]
+    assert report["comparisons"][0]["slices"][0]["utterances"] == len(base) - 1
+    # The lexicon file never existed here: the run's stored snapshot still gives the term figures.
+    assert report["comparisons"][0]["terms"] is not None
+    jsonschema.validate(report, SCHEMA)
 
 
 def test_report_without_runs_takes_the_latest_baseline_and_what_came_after(tmp_path):

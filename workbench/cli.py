@@ -109,18 +109,27 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. lexicon.fuzzy_threshold=85), got {text!r}")
+    return key.strip(), value
+
+
 def _temperatures(text: str) -> tuple[float, ...]:
     return tuple(float(t) for t in _csv_list(text))
 
 
 def _bench_args(parser: argparse.ArgumentParser) -> None:
+    from .backends import DEFAULT_BACKEND, names as backend_names
+
     parser.add_argument("--data", metavar="MANIFEST", help="the dataset; its held-out part is transcribed (default: the embedded demo corpus)")
     parser.add_argument("--test", metavar="MANIFEST", help="a separate held-out manifest, transcribed whole")
     parser.add_argument("--part", choices=("heldout", "train", "all"), default="heldout", help="which part to transcribe (default heldout)")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N utterances (a quick look)")
     model = parser.add_argument_group("model and decoding")
     model.add_argument("--model", default="base", help="tiny.en, base, a CTranslate2 or transformers folder, a .pt, or a hub id (default base)")
-    model.add_argument("--backend", default="faster-whisper", choices=("faster-whisper", "openai-whisper", "transformers"), help="decoding backend (default faster-whisper)")
+    model.add_argument("--backend", default=DEFAULT_BACKEND, choices=backend_names(), help=f"decoding backend (default {DEFAULT_BACKEND})")
     model.add_argument("--beam-size", type=int, default=1, help="1 = greedy (default)")
     model.add_argument("--temperature", type=_temperatures, default=(0.0,), metavar="T[,T...]", help="temperature fallback ladder (default 0)")
     model.add_argument("--force-language", metavar="CODE", help="decode every utterance in this language (default: the language column, else detect)")
@@ -139,6 +148,9 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
     adapt.add_argument("--strategies", type=_csv_list, default=(), metavar="S[,S...]", help="compare strategies, e.g. baseline,lexicon,prompt,lexicon+prompt")
     adapt.add_argument("--lexicon", metavar="FILE", help="domain lexicon (CSV or YAML) for the lexicon and prompt strategies")
     adapt.add_argument("--mine", action="store_true", help="learn misrecognitions from baseline transcripts of the TRAIN part first")
+    adapt.add_argument("--set", dest="strategy_options", type=_key_value, action="append", default=[], metavar="KEY=VALUE",
+                       help="a strategy option, typed by its config: STRATEGY.OPTION=VALUE or OPTION=VALUE, e.g. "
+                       "lexicon.fuzzy_threshold=85, prompt.max_tokens=100 (repeatable)")
     _load_args(parser)
     _score_args(parser)
 
@@ -464,7 +476,23 @@ def _bench_request(args):
         workspace=args.workspace,
         resume=not args.fresh,
         limit=args.limit,
+        strategy_options=_strategy_options(args),
     )
+
+
+def _strategy_options(args) -> tuple[tuple[str, str], ...]:
+    """--set KEY=VALUE pairs, checked before anything is decoded: an unknown key, a bad
+    value or an option of no strategy being run is a one-line error, not a wasted run."""
+    options = tuple(getattr(args, "strategy_options", None) or ())
+    if options:
+        import strategies
+
+        if args.command == "escalate":
+            specs = strategies.ladder()
+        else:
+            specs = tuple(getattr(args, "strategies", ()) or ()) if args.command == "bench" else ()
+        strategies.check_overrides(specs or ("baseline",), options)
+    return options
 
 
 def _default_report_paths(args, run_id: str) -> None:
@@ -643,7 +671,11 @@ def _write_regression_report(args, baseline: str, candidates: list[str]) -> int:
     from .reports_html import render_html
     from .reports_markdown import render_markdown
 
-    report = report_runs(args.workspace, baseline, candidates, _report_options(args))
+    options = _report_options(args)
+    if args.fail_on_regression and options.bootstrap.resamples == 0:
+        # Without resamples no change can be significant, so nothing could ever fail the gate.
+        raise BadInputError("--fail-on-regression needs --bootstrap > 0: without intervals no regression can be detected")
+    report = report_runs(args.workspace, baseline, candidates, options)
     text = render_markdown(report)
     print(text)
     stem = Path(args.workspace) / "reports" / f"regression-{report['baseline']['id']}"
