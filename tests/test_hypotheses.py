@@ -110,13 +110,13 @@ PROBLEM_CASES = [
     pytest.param(
         [("u1", "hello there"), ("u2", "good morning")],
         {"u1": "hello there", "u2": "good morning"},
-        [("match", None, "no hypothesis for utterance 'u3': scored as empty", "warning", "u3")],
+        [("match", None, "missing hypothesis for utterance 'u3' (no row has its id or audio path)", "warning", "u3")],
         id="missing-hypothesis",
     ),
     pytest.param(
         [("u1", "a"), ("u2", "b"), ("u3", "c"), ("u9", "typo")],
         {"u1": "a", "u2": "b", "u3": "c"},
-        [("match", None, "key 'u9' matches no utterance", "warning", None)],
+        [("match", 5, "key 'u9' matches no utterance", "warning", None)],
         id="unknown-key",
     ),
     pytest.param(
@@ -134,7 +134,7 @@ PROBLEM_CASES = [
     pytest.param(
         [("u1", "a"), ("u2", "b"), ("u3", "c"), ("audio/a.wav", "by path too")],
         {"u1": "a", "u2": "b", "u3": "c"},
-        [("match", None, "u1", "warning", "u1")],
+        [("match", 5, "two hypotheses for utterance 'u1' (keys 'u1' at row {first} and 'audio/a.wav' at row {last})", "warning", "u1")],
         id="same-utterance-by-id-and-by-path",
     ),
 ]
@@ -156,7 +156,7 @@ def test_hypothesis_problems_are_reported(tmp_path, data_dir, suffix, rows, expe
         assert stage == want_stage
         assert problem.source == str(path)
         assert problem.row == (None if row is None else row + offset)
-        assert fragment.format(first=2 + offset) in problem.reason
+        assert fragment.format(first=2 + offset, last=5 + offset) in problem.reason
         assert problem.kind == kind
         assert problem.utterance_id == utterance_id
 
@@ -230,3 +230,78 @@ def test_unusable_hypotheses_file_is_one_line_bad_input(tmp_path, name, content,
     assert message.startswith(str(path))
     for fragment in fragments:
         assert fragment in message
+
+
+# --------------------------------------------------------------------------- missing vs unparsable vs unmatched
+
+
+@pytest.mark.parametrize(
+    "name, content, bad_row",
+    [
+        # the key comes before the hypothesis, so the broken row still says whose it was
+        pytest.param("h.csv", "id,hypothesis\nu1,hello there\nu2,good morning, sir\nu3,\n", 3, id="csv-unquoted-comma"),
+        pytest.param("h.tsv", "id\thypothesis\nu1\thello there\nu2\n\nu3\t\n", 3, id="tsv-missing-field"),
+        pytest.param("h.jsonl", '{"id": "u1", "hyp": "hello there"}\n{"id": "u2", "hyp": "good morning\n{"id": "u3", "hyp": ""}\n', 2, id="jsonl-broken-line"),
+        pytest.param("h.jsonl", '{"id": "u1", "hyp": "hello there"}\n{"id": "u2"}\n{"id": "u3", "hyp": ""}\n', 2, id="jsonl-no-hypothesis-field"),
+        pytest.param("h.jsonl", '{"id": "u1", "hyp": "hello there"}\n{"id": "u2", "hyp": ["good"]}\n{"id": "u3", "hyp": ""}\n', 2, id="jsonl-list-not-text"),
+    ],
+)
+def test_an_unparsable_row_marks_its_utterance_missing_not_empty(tmp_path, data_dir, name, content, bad_row):
+    """Before, the utterance of a broken row was scored as an empty hypothesis: all deletions."""
+    from workbench.hypotheses import match_report
+
+    utterances = load_utterances(data_dir, with_id=True)
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    hyps = load_hypotheses(path)
+    assert [p.row for p in hyps.problems] == [bad_row] and hyps.problems[0].kind == "error"
+    assert hyps.unparsable == ((bad_row, "u2"),)
+    report = match_report(hyps, utterances)
+    assert report.matched == {"u1": "hello there", "u3": ""}  # an empty hypothesis stays a hypothesis
+    assert "u2" not in report.matched
+    assert report.missing == ("u2",) and report.unparsable == {"u2": bad_row}
+    assert report.unmatched_keys == () and not report.none_matched
+    (problem,) = report.problems
+    assert (problem.source, problem.row, problem.utterance_id) == (str(path), bad_row, "u2")
+    assert problem.reason == f"missing hypothesis for utterance 'u2': its row {bad_row} could not be parsed"
+    # the old interface gives the same facts
+    matched, problems = match_hypotheses(hyps, utterances)
+    assert matched == report.matched and problems == list(report.problems)
+
+
+def test_missing_unparsable_and_unmatched_are_told_apart_with_rows(tmp_path, data_dir):
+    from workbench.hypotheses import match_report
+
+    utterances = load_utterances(data_dir, with_id=True)
+    path = tmp_path / "h.csv"
+    # row 2: u1 fine; row 3: unparsable, its key unknown (key after the text); row 4: a typo'd key
+    path.write_text("hypothesis,id\nhello,u1\nhi, there,u2\nmorning,u9\n", encoding="utf-8")
+    report = match_report(load_hypotheses(path), utterances)
+    assert report.matched == {"u1": "hello"}
+    assert report.missing == ("u2", "u3") and report.unparsable == {}  # no guessing which row was u2's
+    assert report.unmatched_keys == (("u9", 4),)
+    assert [(p.row, p.utterance_id) for p in report.problems] == [(4, None), (None, "u2"), (None, "u3")]
+
+
+@pytest.mark.parametrize("with_id", [True, False], ids=["ids", "paths"])
+def test_zero_matched_keys_are_detectable_with_a_hint(tmp_path, data_dir, with_id):
+    from workbench.hypotheses import match_report, no_match_message
+
+    utterances = load_utterances(data_dir, with_id=with_id)
+    path = write_hyps(tmp_path / "h.csv", "id", "hypothesis", [("clip-1", "a"), ("clip-2", "b")])
+    report = match_report(load_hypotheses(path), utterances)
+    assert report.none_matched and report.matched == {}
+    assert report.unmatched_keys == (("clip-1", 2), ("clip-2", 3))
+    assert set(report.missing) == {u.id for u in utterances}
+    message = no_match_message(report, utterances)
+    assert "\n" not in message and message.startswith(f"{path}: no hypothesis key matches")
+    assert "'clip-1'" in message and repr(utterances[0].id) in message and "hint:" in message
+    # a file that matches something is not "none matched", and no data is not either
+    assert not match_report(load_hypotheses(path), []).none_matched
+
+
+def test_a_jsonl_file_with_no_readable_line_is_one_line_bad_input(tmp_path):
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"id": "u1", "hyp": \n{"id": "u2"\n', encoding="utf-8")
+    with pytest.raises(BadInputError, match=r"h\.jsonl:1: not valid JSON .*no readable record"):
+        load_hypotheses(path)

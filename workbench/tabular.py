@@ -1,7 +1,9 @@
 """Read CSV, TSV and JSONL files into numbered rows, for manifests and hypotheses alike.
 
 A row that cannot be parsed does not stop the file: it comes back as a row carrying a
-`__problem__` reason and its line number, so the caller can exclude and report it.
+`__problem__` reason and its line number, so the caller can exclude and report it, and
+a `__raw__` entry (the line's text for JSONL, its fields for CSV/TSV) from which a
+caller may recover the row's key, to say which utterance lost its row.
 """
 
 import csv
@@ -12,9 +14,10 @@ from pathlib import Path
 
 from .errors import BadInputError
 
-__all__ = ["Table", "read_text", "read_table", "PROBLEM", "JSONL_SUFFIXES"]
+__all__ = ["Table", "read_text", "read_table", "PROBLEM", "RAW", "JSONL_SUFFIXES"]
 
 PROBLEM = "__problem__"  # key of a row that could not be parsed; its value says why
+RAW = "__raw__"  # in such a row: the line (JSONL) or the list of fields (CSV/TSV) as read
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 
@@ -52,10 +55,10 @@ def _jsonl(text: str) -> Table:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
-            rows.append((number, {PROBLEM: f"not valid JSON ({exc.msg})"}))
+            rows.append((number, {PROBLEM: f"not valid JSON ({exc.msg})", RAW: line}))
             continue
         if not isinstance(obj, dict):
-            rows.append((number, {PROBLEM: f"expected a JSON object, got {type(obj).__name__}"}))
+            rows.append((number, {PROBLEM: f"expected a JSON object, got {type(obj).__name__}", RAW: line}))
             continue
         header.extend(k for k in obj if k not in header)
         rows.append((number, {k: ("" if v is None else v) for k, v in obj.items()}))
@@ -77,7 +80,7 @@ def _delimited(path: Path, text: str) -> Table:
         if not any(v.strip() for v in values):
             continue
         if len(values) != len(header):
-            rows.append((start, {PROBLEM: _field_count_problem(values, header, tab)}))
+            rows.append((start, {PROBLEM: _field_count_problem(values, header, tab), RAW: values}))
             continue
         rows.append((start, dict(zip(header, values))))
     return Table(header, rows)
