@@ -138,6 +138,8 @@ def _header(report: dict, names: list[str]) -> str:
         ("bootstrap resamples", f"{report.get('resamples')} (seed {report.get('seed')})"),
         ("min utterances per slice", report.get("min_utterances")),
         ("speech utterances", report.get("speech_utterances")),
+        ("coverage", report.get("coverage_rule")),
+        ("baseline identity", (base.get("identity") or "")[:23] or None),
         ("slice columns", ", ".join(report.get("slice_columns") or []) or None),
         ("created", report.get("created")),
     ]
@@ -298,6 +300,13 @@ def _terms(terms: dict) -> str:
 def _comparison(comparison: dict, name: str, report: dict) -> str:
     run = comparison["run"]
     facts = f"run <code>{_e(run.get('id'))}</code> · model {_e(run.get('model'))} · {_e(run.get('backend'))} · created {_e(run.get('created'))} · {_e(run.get('utterances'))} utterances"
+    pairing = comparison.get("pairing") or {}
+    facts += f" · identity <code>{_e((run.get('identity') or '—')[:23])}</code> · paired on {_e(pairing.get('paired', '—'))}"
+    left_out = [f"{pairing[k]} {k.replace('_', ' ')}" for k in ("baseline_only", "candidate_only", "failed_or_missing") if pairing.get(k)]
+    if left_out:
+        facts += f" · left out: {_e(', '.join(left_out))}"
+    if run.get("training_overlap") is not None:
+        facts += f" · training utterances in the held-out part: {_e(run['training_overlap'])}"
     status = (
         f'<div class="banner bad">Regressed: {_e(", ".join(comparison["regressions"]))}</div>'
         if comparison.get("regressions")

@@ -44,6 +44,9 @@ def render_markdown(report: dict) -> str:
         + (f" Only: {', '.join(report['only'])}." if report.get("only") else "")
         + (f" Resampled by {report['cluster']} (cluster bootstrap)." if report.get("cluster") else ""),
         "",
+        f"Coverage: {report.get('coverage_rule', 'speech utterances with a hypothesis')}. "
+        f"Baseline identity `{(base.get('identity') or '—')[:23]}`, commit {base.get('git_commit') or '—'}.",
+        "",
     ]
     if report["regressed"]:
         named = "; ".join(f"{c['run']['label']} ({c['run']['id']}): {', '.join(c['regressions'])}" for c in report["comparisons"] if c["regressions"])
@@ -57,8 +60,15 @@ def render_markdown(report: dict) -> str:
 
 def _comparison(c: dict, report: dict) -> list[str]:
     run = c["run"]
+    pairing = c.get("pairing") or {}
+    left_out = [f"{pairing[k]} {k.replace('_', ' ')}" for k in ("baseline_only", "candidate_only", "failed_or_missing") if pairing.get(k)]
     out = [
         f"## {run['label']} ({run['id']}; {run.get('model')}, {run.get('backend')})",
+        "",
+        f"Identity `{(run.get('identity') or '—')[:23]}`; paired on {pairing.get('paired', '—')} utterances"
+        + (f"; left out: {', '.join(left_out)} (e.g. {', '.join(pairing.get('examples', [])[:3])})" if left_out else "")
+        + (f"; training data overlapping the held-out part: {run['training_overlap']}" if run.get("training_overlap") is not None else "")
+        + ".",
         "",
         "| slice | utts | base WER | WER | change | 95% interval | p (bootstrap) | p (sign) | base CER | CER | CER change | verdict |",
         "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|",
