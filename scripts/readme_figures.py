@@ -54,9 +54,14 @@ WRITE_COMMAND = ".venv/bin/python scripts/readme_figures.py --write"
 # are left out: there the accent is the language, and the language row already says it.
 TABLE_COLUMNS = ("accent", "language", "domain")
 
-# Decoding fields that change transcripts; a run whose values differ from the defaults is
-# not a plain bench run. (batch size and threads do not change them.)
-_DECODING_IGNORED = ("batch_size", "threads")
+# Decoding fields a user sets to change transcripts: a run whose values differ from the
+# defaults is not a plain bench run. (Batch size and threads do not change transcripts;
+# the language fields and the compute type are checked apart, because runs store the
+# options as applied: an English-only model decodes with language "en" and no language
+# ID, and CTranslate2's "int8" on a CPU is "int8_float32".)
+_DECODING_CHECKED = ("beam_size", "temperature", "compression_ratio_threshold", "logprob_threshold", "no_speech_threshold",
+                     "condition_on_previous_text", "initial_prompt", "hotwords", "without_timestamps", "task", "device")
+_INT8 = ("int8", "int8_float32")
 
 _BEGIN = re.compile(r"^<!-- figures:(?P<name>[\w.-]+):begin(?P<args>[^>]*?)\s*-->\s*$")
 _MADE_ON = re.compile(r"Made on \*\*(?P<cpu>.+?)\*\* .*?with kernels \*\*(?P<kernels>.+?)\*\*")
@@ -83,10 +88,6 @@ class ModelRun:
     no_speech_words: int
 
 
-class Mismatch(Exception):
-    """A block differs from what the stored runs give, on the CPU the README names."""
-
-
 # ----------------------------------------------------------------------------- runs
 def _plain(config: dict, model: str, data: Path) -> bool:
     """A default `workbench bench --model MODEL` of the held-out part of `data`."""
@@ -102,15 +103,21 @@ def _plain(config: dict, model: str, data: Path) -> bool:
     if config.get("normalizer", "auto@1") != "auto@1":
         return False
     defaults = DecodingOptions().to_dict()
-    decoding = config.get("decoding", {})
-    for key, value in defaults.items():
-        if key in _DECODING_IGNORED or key not in decoding:
+    decoding = config.get("decoding") or {}
+    for key in _DECODING_CHECKED:
+        if key not in decoding or key not in defaults:
             continue
-        stored = decoding[key]
-        if isinstance(value, tuple):
-            stored, value = list(stored), list(value)
-        if stored != value:
+        value = defaults[key]
+        stored = list(decoding[key]) if isinstance(value, tuple) else decoding[key]
+        if stored != (list(value) if isinstance(value, tuple) else value):
             return False
+    if decoding.get("compute_type", "int8") not in _INT8:
+        return False
+    english_only = model.endswith(".en")
+    if decoding.get("language") not in ((None, "en") if english_only else (None,)):
+        return False
+    if decoding.get("detect_language", True) is False and not english_only:
+        return False
     return True
 
 
@@ -214,7 +221,7 @@ def _no_speech_sentence(runs: list[ModelRun]) -> str:
         return "No-speech clips: the held-out part has none."
     if all(r.no_speech_with_text == 0 for r in runs):
         who = f"{runs[0].model} wrote nothing" if len(runs) == 1 else "neither model wrote anything" if len(runs) == 2 else "no model wrote anything"
-        return f"No-speech clips: {who} on the {clips} held-out ones."
+        return f"No-speech clips: {who} on the {clips} held-out " + ("one." if clips == 1 else "ones.")
     parts = [
         f"{r.model} wrote text on {r.no_speech_with_text} ({r.no_speech_words} words)" if r.no_speech_with_text else f"{r.model} on none"
         for r in runs
@@ -231,8 +238,9 @@ def render_baseline(runs: list[ModelRun]) -> list[str]:
     cpu = main.cpu or "an unrecorded CPU"
     detail = f" (family/model/stepping {main.cpu_detail})" if main.cpu_detail else ""
     intro = (
-        f"Baseline on its held-out part ({speech} speech clips + {main.no_speech} no-speech clips), faster-whisper "
-        f"{main.compute_type}, greedy, language from the manifest, `{card.normalizer}` normalizer"
+        f"Baseline on its held-out part ({speech} speech clip{'s' * (speech != 1)} + {main.no_speech} no-speech "
+        f"clip{'s' * (main.no_speech != 1)}), faster-whisper "
+        f"{'int8' if main.compute_type in _INT8 else main.compute_type}, greedy, language from the manifest, `{card.normalizer}` normalizer"
         + (f", {round(100 * confidence)}% bootstrap intervals" if confidence else "")
         + f". Made on **{cpu}**{detail} with kernels **{main.kernels or 'unrecorded'}**"
         + (f" (CTranslate2 {main.ctranslate2})" if main.ctranslate2 else "")
@@ -306,7 +314,8 @@ def _made_on(lines: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def run(readme: Path, workspace: Path, data: Path, mode: str, out=sys.stdout) -> int:
+def run(readme: Path, workspace: Path, data: Path, mode: str, out=None) -> int:
+    out = out or sys.stdout
     if not readme.is_file():
         raise BadInputError(f"{readme}: no such file")
     text = readme.read_text(encoding="utf-8")
