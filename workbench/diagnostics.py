@@ -25,6 +25,7 @@ __all__ = [
     "echoed_words",
     "echoes_prompt",
     "guard_figures",
+    "run_guard_figures",
 ]
 
 # Prompt echo: a transcript echoes its prompt when it holds a run of the prompt's words, in
@@ -163,3 +164,12 @@ def guard_figures(rows: Sequence, slice_columns: Sequence[str], default_prompt: 
         prompt_echoes=len(echoes),
         echo_examples=tuple(echoes[:examples]),
     )
+
+
+def run_guard_figures(store, run_id: str, slice_columns: Sequence[str] | None = None) -> GuardFigures:
+    """`guard_figures` of a stored run (`store`: an open RunStore): its hypotheses, its slice
+    columns unless given, and its run-wide decoding prompt for utterances without their own."""
+    config = store.run(run_id).config or {}
+    decoding = config.get("decoding") or {}
+    columns = (config.get("slice_columns") or ()) if slice_columns is None else slice_columns
+    return guard_figures(store.hypotheses(run_id), columns, decoding.get("initial_prompt") or decoding.get("hotwords"))

@@ -105,13 +105,11 @@ def rung_scores(rung: str, result: BenchResult, baseline: BenchResult | None) ->
 
 def guard_figures_of(workspace: str, result: BenchResult) -> GuardFigures:
     """The forgetting guard's measures of a scored run, from its stored hypotheses."""
-    from .diagnostics import guard_figures
+    from .diagnostics import run_guard_figures
     from .runstore import RunStore
 
     with RunStore(workspace) as store:
-        rows = store.hypotheses(result.run_id)
-        decoding = (store.run(result.run_id).config or {}).get("decoding") or {}
-    return guard_figures(rows, result.evaluation.options.slice_columns, decoding.get("initial_prompt") or decoding.get("hotwords"))
+        return run_guard_figures(store, result.run_id, result.evaluation.options.slice_columns)
 
 
 def guard_findings(workspace: str, tuned: BenchResult, baseline: BenchResult, targets: Targets, where: str = "") -> tuple[Miss, ...]:

@@ -368,41 +368,61 @@ def save_lexicon_csv(lexicon, path: str) -> None:
 
 
 def ladder_status(workspace: str, config, gpu_available: bool, baseline: str | None = None):
-    """The policy's decision for the baseline and each stored strategy run after it, in
-    ladder order: [(rung, run id, Decision)]."""
-    from .policy import OVERALL, RungScores, SliceFigure, decide
+    """The policy's decision for the baseline and each stored rung after it, in ladder
+    order: [(rung, run id, Decision)].
+
+    A cheap rung is the newest run of that strategy; a training rung (lora, full) is the
+    newest run that scored its exported model, recognised by the training record beside
+    that model (`training_record.trained_rung`), as `escalate` stores it. A rung whose run
+    is stored is judged even without a GPU here. Every rung after the baseline also goes
+    through the forgetting guard, from the stored hypotheses, as `escalate` judges it. A
+    trained model's run is never the ladder's baseline (it would be pinned as one, being
+    the newest plain run): the newest other plain run is.
+    """
+    from .diagnostics import run_guard_figures
+    from .policy import OVERALL, TRAINING_RUNGS, RungScores, SliceFigure, decide, guard_misses
     from .regression import ReportOptions, report_runs
+    from .training_record import trained_rung, training_output
 
     board = leaderboard(workspace, baseline)
+    if board.baseline is not None and training_output(board.runs[0].model) is not None:
+        plain = [r for r in list_runs(workspace) if r.kind == "bench" and r.status == "succeeded" and r.base_run is None
+                 and r.part in (None, "heldout") and r.label == r.model and training_output(r.model) is None]
+        board = leaderboard(workspace, plain[0].id) if plain else Leaderboard(None, (), ())
     if board.baseline is None:
         return []
     by_rung = {}
-    for run in board.runs:
-        rung = "baseline" if run.id == board.baseline else run.label
-        if rung in config.ladder and rung not in by_rung:
+    for run in board.runs:  # oldest first: the newest run of a rung wins
+        trained = trained_rung(run.model) if run.label == run.model else None
+        rung = "baseline" if run.id == board.baseline else (trained or run.label)
+        if rung in config.ladder:
             by_rung[rung] = run.id
     out = []
     base_figures = tuple(
         SliceFigure(OVERALL if key == "overall" else key, cell.utterances, cell.wer, None)
         for key in board.slices if (cell := board.cells.get((board.baseline, key))) is not None and cell.wer is not None
     )
-    ladder = tuple(r for r in config.ladder if r in by_rung or r in ("lora", "full"))
+    ladder = tuple(r for r in config.ladder if r in by_rung or r in TRAINING_RUNGS)
     earlier = []
-    for rung in ladder:
-        if rung not in by_rung:
-            continue
-        if rung == "baseline":
-            scores = RungScores("baseline", base_figures)
-        else:
-            report = report_runs(workspace, board.baseline, [by_rung[rung]], ReportOptions())
-            scores = RungScores(rung, tuple(
-                SliceFigure(OVERALL if s["column"] == "overall" else f"{s['column']}={s['value']}", s["utterances"], s["wer"],
-                            s["baseline_wer"], s["change_low"], s["change_high"])
-                for s in report["comparisons"][0]["slices"] if s["wer"] is not None
-            ))
-        decision = decide(scores, ladder, config.targets, gpu_available=gpu_available, earlier=tuple(earlier))
-        earlier.append(scores)
-        out.append((rung, by_rung[rung], decision))
-        if decision.action != "next":
-            break  # the ladder stops at the first rung that meets every target (or cannot go on)
+    with RunStore(workspace) as store:
+        base_guard = run_guard_figures(store, board.baseline)
+        for position, rung in enumerate(ladder):
+            if rung not in by_rung:
+                continue
+            if rung == "baseline":
+                scores = RungScores("baseline", base_figures)
+            else:
+                report = report_runs(workspace, board.baseline, [by_rung[rung]], ReportOptions())
+                scores = RungScores(rung, tuple(
+                    SliceFigure(OVERALL if s["column"] == "overall" else f"{s['column']}={s['value']}", s["utterances"], s["wer"],
+                                s["baseline_wer"], s["change_low"], s["change_high"])
+                    for s in report["comparisons"][0]["slices"] if s["wer"] is not None
+                ), guard_misses(run_guard_figures(store, by_rung[rung]), base_guard, config.targets))
+            # The next rung already run (a model trained elsewhere) needs no GPU here.
+            stored_next = position + 1 < len(ladder) and ladder[position + 1] in by_rung
+            decision = decide(scores, ladder, config.targets, gpu_available=gpu_available or stored_next, earlier=tuple(earlier))
+            earlier.append(scores)
+            out.append((rung, by_rung[rung], decision))
+            if decision.action != "next":
+                break  # the ladder stops at the first rung that meets every target (or cannot go on)
     return out

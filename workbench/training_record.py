@@ -22,7 +22,7 @@ from typing import Iterable, Mapping
 from .atomic import write_text_atomic
 from .errors import BadInputError
 
-__all__ = ["RECORD_FILE", "leakage_overlap", "check_no_leakage", "write_record", "read_record", "trained_rung"]
+__all__ = ["RECORD_FILE", "leakage_overlap", "check_no_leakage", "write_record", "read_record", "trained_rung", "training_output"]
 
 RECORD_FILE = "training-record.json"
 _RUNGS = ("lora", "full")
@@ -85,3 +85,16 @@ def trained_rung(model: str | None) -> str | None:
     if record is None or record.get("method") not in _RUNGS or not record.get("ct2_dir"):
         return None
     return record["method"] if Path(str(record["ct2_dir"])).name == folder.name else None
+
+
+def training_output(model: str | None) -> str | None:
+    """"lora" or "full" when `model` is any export of a training run (the CTranslate2 folder
+    or the transformers one beside it), else None: such a model is never a ladder's baseline."""
+    rung = trained_rung(model)
+    if rung is not None or not model or not Path(model).is_dir():
+        return rung
+    folder = Path(model)
+    record = read_record(folder.parent) or _read_json(folder.parent / "result.json")
+    if record is None or record.get("method") not in _RUNGS or not record.get("model_dir"):
+        return None
+    return record["method"] if Path(str(record["model_dir"])).name == folder.name else None
