@@ -140,3 +140,42 @@ def test_console_script_and_headless_core_never_imports_textual():
     subprocess.run([sys.executable, "-c", code], check=True)
     done = subprocess.run([sys.executable, "-m", "workbench.cli", "normalizers"], capture_output=True, text=True, check=True)
     assert "multilingual@1" in done.stdout
+
+
+def test_unwritable_outputs_and_workspaces_are_one_line_errors_before_any_work(tmp_path, capsys):
+    # Root (CI) ignores permission bits, so the unwritable places are a path under a FILE
+    # and a workspace that is a file: both fail the same way a read-only folder does.
+    ws = tmp_path / "ws"
+    with RunStore(ws) as store:
+        run = store.begin_run("score", {}, {})
+        store.finish_run(run, {}, {}, {})
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    code = main(["score", "--workspace", str(tmp_path / "fresh"), "--json", str(blocker / "r.json")])
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT and str(blocker / "r.json") in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "fresh").exists()  # refused before anything was stored
+    code = main(["score", "--workspace", str(blocker)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.BAD_INPUT and "cannot open the run store" in err and len(err.strip().splitlines()) == 1
+    # Read-only commands open the store read-only: nothing is created or migrated.
+    def files():  # SQLite's own WAL side files may appear; nothing else may
+        return sorted(p.name for p in ws.iterdir() if not p.name.endswith(("-wal", "-shm")))
+
+    before = files()
+    assert main(["runs", "list", "--workspace", str(ws)]) == ExitCode.OK and run in capsys.readouterr().out
+    assert main(["runs", "list", "--workspace", str(tmp_path / "nothing")]) == ExitCode.OK
+    assert not (tmp_path / "nothing").exists()
+    assert files() == before
+
+
+def test_a_read_only_store_refuses_writes(tmp_path):
+    from workbench.errors import WorkspaceError
+
+    with RunStore(tmp_path) as store:
+        store.begin_run("score", {}, {})
+    with RunStore(tmp_path, read_only=True) as store:
+        assert len(store.runs()) == 1
+        with pytest.raises(WorkspaceError, match="read-only"):
+            store.begin_run("score", {}, {})

@@ -325,6 +325,7 @@ def _evaluation_options(args) -> EvaluationOptions:
 
 
 def cmd_score(args) -> int:
+    _check_outputs(args)
     from .service import DataSelection, ScoreRequest, example_paths, score_hypotheses
 
     data, hyp = args.data, args.hyp
@@ -369,6 +370,19 @@ def _exit_for(missed) -> int:
     return ExitCode.THRESHOLD_MISSED
 
 
+def _check_outputs(args, workspace_reports: bool = False) -> None:
+    """Every output path must be writable BEFORE the work starts (a run is not stored as
+    succeeded and then lost to an unwritable --json)."""
+    from .atomic import check_writable
+
+    for name in ("json", "markdown", "html"):
+        if getattr(args, name, None):
+            check_writable(getattr(args, name))
+    explicit = any(getattr(args, name, None) for name in ("json", "markdown", "html"))
+    if workspace_reports == "always" or (workspace_reports and not explicit):
+        check_writable(Path(args.workspace) / "reports" / "probe.json")
+
+
 def _write_outputs(args, report, normalized, raw, title, facts) -> None:
     if getattr(args, "json", None):
         write_json(args.json, report)
@@ -380,7 +394,10 @@ def _write_outputs(args, report, normalized, raw, title, facts) -> None:
 
 
 def cmd_runs_list(args) -> int:
-    with RunStore(args.workspace) as store:
+    if not (Path(args.workspace) / "runs.sqlite").is_file():
+        print(f"no runs yet in {args.workspace}")
+        return ExitCode.OK
+    with RunStore(args.workspace, read_only=True) as store:
         records = store.runs(args.limit)
     if not records:
         print(f"no runs yet in {args.workspace}")
@@ -393,7 +410,8 @@ def cmd_runs_list(args) -> int:
 
 
 def cmd_runs_show(args) -> int:
-    with RunStore(args.workspace) as store:
+    _check_outputs(args)
+    with RunStore(args.workspace, read_only=True) as store:
         record = store.run(args.run)
         scores = store.scores(record.id)
         versions = store.score_versions(record.id)
@@ -429,6 +447,7 @@ def cmd_runs_show(args) -> int:
 
 
 def cmd_rescore(args) -> int:
+    _check_outputs(args)
     from .service import rescore_run
 
     options = _evaluation_options(args)
@@ -503,6 +522,7 @@ def _default_report_paths(args, run_id: str) -> None:
 
 
 def cmd_bench(args) -> int:
+    _check_outputs(args, workspace_reports="always")
     from .bench import run_bench
 
     if args.strategies and tuple(args.strategies) != ("baseline",):
@@ -538,6 +558,7 @@ def cmd_compare(args) -> int:
 
 
 def cmd_parity(args) -> int:
+    _check_outputs(args)
     from .bench import run_parity
 
     if len(args.backends) != 2:
@@ -655,6 +676,7 @@ def _baseline_for(workspace: str, runs: list[str]) -> str:
 
 
 def cmd_report(args) -> int:
+    _check_outputs(args, workspace_reports=True)
     if args.runs:
         baseline, candidates = args.baseline or _baseline_for(args.workspace, args.runs), list(args.runs)
     else:
@@ -663,6 +685,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_compare_runs(args) -> int:
+    _check_outputs(args, workspace_reports=True)
     return _write_regression_report(args, args.run_a, [args.run_b])
 
 
@@ -797,6 +820,10 @@ def main(argv=None) -> int:
         return int(ExitCode.CANCELLED)
     except BrokenPipeError:
         return int(ExitCode.OK)
+    except OSError as exc:  # a full disk, a folder that vanished: one line naming the path, not a traceback
+        where = exc.filename or "a file"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
+        return int(ExitCode.BAD_INPUT)
 
 
 if __name__ == "__main__":

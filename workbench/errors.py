@@ -6,7 +6,7 @@ names the file, row or field at fault and what is wrong with it.
 
 from .exit_codes import ExitCode
 
-__all__ = ["WorkbenchError", "BadInputError", "ModelError", "RunNotFoundError", "CancelledError"]
+__all__ = ["WorkbenchError", "BadInputError", "ModelError", "PluginLoadError", "WorkspaceError", "RunNotFoundError", "CancelledError"]
 
 
 class WorkbenchError(Exception):
@@ -28,6 +28,17 @@ class ModelError(BadInputError):
     raises it while parsing model files) does not import `workbench.models` (which calls
     the conversions): the two would otherwise import each other.
     """
+
+
+class PluginLoadError(WorkbenchError):
+    """A strategy or backend module that failed to import or to register: never skipped
+    silently, since a missing strategy would quietly drop out of every comparison."""
+
+
+class WorkspaceError(WorkbenchError):
+    """The workspace (run store) or an output path cannot be written: read-only, full, missing."""
+
+    exit_code = ExitCode.BAD_INPUT
 
 
 class RunNotFoundError(WorkbenchError):

@@ -404,7 +404,7 @@ def build_report(
 
 def report_runs(workspace: str, baseline_id: str, candidate_ids: Sequence[str], options: ReportOptions = ReportOptions()) -> dict:
     """`build_report` for run ids (or unique prefixes) in a run store."""
-    with RunStore(workspace) as store:
+    with RunStore(workspace, read_only=True) as store:
         base_id = store.resolve(baseline_id)
         baseline = (store.run(base_id), store.hypotheses(base_id))
         candidates = []

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterable
 
-from .errors import RunNotFoundError
+from .errors import RunNotFoundError, WorkspaceError
 
 __all__ = ["RunStore", "RunRecord", "StoredHypothesis", "DEFAULT_WORKSPACE", "RUN_STATUSES"]
 
@@ -133,6 +133,10 @@ class RunRecord:
         return self.status
 
 
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -140,16 +144,41 @@ def _now() -> str:
 class RunStore:
     """The workspace's run database. Cheap to open; one connection per instance."""
 
-    def __init__(self, workspace: str | os.PathLike = DEFAULT_WORKSPACE):
+    def __init__(self, workspace: str | os.PathLike = DEFAULT_WORKSPACE, read_only: bool = False):
         self.workspace = Path(workspace)
-        self.workspace.mkdir(parents=True, exist_ok=True)
         self.path = self.workspace / "runs.sqlite"
-        self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.read_only = read_only
+        try:
+            if read_only:
+                self._open_read_only()
+                return
+            self.workspace.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA foreign_keys = ON")
+            self._db.execute("PRAGMA journal_mode = WAL")  # readers (the TUI) never block a writer
+            self._db.executescript(_SCHEMA)  # idempotent: CREATE TABLE IF NOT EXISTS
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            raise WorkspaceError(f"{self.path}: cannot open the run store for writing ({_why(exc)}); "
+                                 "pass --workspace with a writable folder") from None
+
+    def _open_read_only(self) -> None:
+        """For commands that only read (runs list/show, report, compare): nothing is written,
+        so a read-only workspace (a CI artifact, a shared folder) can still be reported on."""
+        if not self.path.is_file():
+            raise RunNotFoundError(f"{self.path}: no run store here (no runs yet in {self.workspace})")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        self._db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        try:
+            self._db.execute("SELECT 1 FROM runs LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            # A WAL database in a folder we cannot write: readable only as immutable.
+            self._db.close()
+            self._db = sqlite3.connect(f"{self.path.resolve().as_uri()}?immutable=1", uri=True, isolation_level=None)
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA foreign_keys = ON")
-        self._db.execute("PRAGMA journal_mode = WAL")  # readers (the TUI) never block a writer
-        self._db.executescript(_SCHEMA)  # idempotent: CREATE TABLE IF NOT EXISTS
-        self._migrate()
+        self._has_versions = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'scorecards'").fetchone() is not None
 
     def _migrate(self) -> None:
         """Bring a store written by an older workbench up to this schema, keeping every row."""
@@ -184,6 +213,8 @@ class RunStore:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
     def _transaction(self) -> "_Tx":
+        if self.read_only:
+            raise WorkspaceError(f"{self.path}: opened read-only; this command cannot change runs")
         return RunStore._Tx(self._db)
 
     # ------------------------------------------------------------------ writing
@@ -367,6 +398,9 @@ class RunStore:
 
     def scores(self, run_id: str) -> dict[str, dict]:
         """Each normalizer's LATEST scorecard of a run."""
+        if self.read_only and not self._has_versions:  # a schema-1 store, not migrated (read-only)
+            rows = self._db.execute("SELECT normalizer, scorecard FROM scores WHERE run_id = ?", (self.resolve(run_id),)).fetchall()
+            return {r["normalizer"]: json.loads(r["scorecard"]) for r in rows}
         rows = self._db.execute(
             "SELECT normalizer, scorecard FROM scorecards WHERE run_id = ? ORDER BY version", (self.resolve(run_id),)
         ).fetchall()
