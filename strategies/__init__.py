@@ -5,17 +5,55 @@ lexicon) or what is done with a transcript afterwards (`post`: e.g. lexicon corr
 `workbench.strategy_runs` runs them and `workbench.evaluation` scores every one of them
 the same way, on the same held-out utterances; post-processing strategies start from
 the cached transcripts of the run they build on and never re-decode.
+
+Each strategy is one module of this package that registers itself (`registry.register`);
+importing the package imports every public module, so adding a strategy is adding a
+file. A module that fails to import is an error naming it and the cause
+(`workbench.errors.PluginLoadError`), never a strategy that silently went missing.
 """
 
-from .registry import STAGES, StrategyInfo, available, get, parse, register
+from workbench.strategy_api import import_plugins
 
-__all__ = ["STAGES", "StrategyInfo", "available", "get", "parse", "register"]
+from .registry import (
+    STAGES,
+    ConfigField,
+    Pipeline,
+    Step,
+    StrategyInfo,
+    available,
+    build,
+    check_overrides,
+    choices,
+    config_of,
+    fields,
+    get,
+    ladder,
+    make_config,
+    overrides_from_toml,
+    parse,
+    register,
+    unregister,
+)
 
-# Importing the modules registers their strategies.
-from . import baseline as _baseline  # noqa: E402,F401
-from . import prompt as _prompt  # noqa: E402,F401
+__all__ = [
+    "STAGES",
+    "ConfigField",
+    "Pipeline",
+    "Step",
+    "StrategyInfo",
+    "available",
+    "build",
+    "check_overrides",
+    "choices",
+    "config_of",
+    "fields",
+    "get",
+    "ladder",
+    "make_config",
+    "overrides_from_toml",
+    "parse",
+    "register",
+    "unregister",
+]
 
-try:  # the lexicon corrector arrives with its own module
-    from . import lexicon as _lexicon  # noqa: E402,F401
-except ImportError:  # pragma: no cover
-    pass
+MODULES = import_plugins(__name__, __path__, "strategy")  # the modules imported, in name order

@@ -10,7 +10,7 @@ silence more often; the no-speech clips measure exactly that.
 from dataclasses import dataclass
 from functools import lru_cache
 
-from workbench.strategy_api import language_code
+from workbench.strategy_api import backend_takes_hotwords, language_code
 
 from .registry import register
 
@@ -21,7 +21,7 @@ __all__ = ["PromptConfig", "PromptBias"]
 class PromptConfig:
     max_tokens: int = 223  # Whisper keeps the last n_text_ctx // 2 - 1 prompt tokens
     prefix: str = "Glossary: "  # reads as text, which is what the decoder was trained on
-    use_hotwords: bool = True  # with faster-whisper, pass the terms as hotwords instead
+    use_hotwords: bool = True  # with a backend that takes hotwords (faster-whisper), pass the terms as hotwords instead
 
     def __post_init__(self) -> None:
         if not 0 < self.max_tokens <= 223:
@@ -71,7 +71,7 @@ class PromptBias:
         text = self.prompt_for(language)
         if not text:
             return {}
-        if backend == "faster-whisper" and self.config.use_hotwords:
+        if self.config.use_hotwords and backend_takes_hotwords(backend):
             return {"hotwords": text}
         return {"prompt": text}
 

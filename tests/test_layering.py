@@ -47,7 +47,7 @@ STRATEGY_API = "workbench.strategy_api"
 # (importing module, function) pairs allowed to import the TUI, lazily.
 TUI_ENTRY_POINTS = {("workbench.cli", "cmd_tui")}
 # Packages that import each of their public modules by discovery (see module docstring).
-DISCOVERING = ("strategies",)
+DISCOVERING = ("strategies", "workbench.backends")
 # (importer, imported) lazy imports allowed to close a cycle, with the reason. Empty.
 LAZY_CYCLE_ALLOWED: dict[tuple[str, str], str] = {}
 

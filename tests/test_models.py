@@ -5,6 +5,7 @@ per module into a temporary WORKBENCH_CACHE; the user's own cache is never touch
 """
 
 import hashlib
+import json
 import os
 import shutil
 import time
@@ -318,3 +319,33 @@ def test_model_error_lives_in_errors_and_conversion_does_not_import_models(tmp_p
     code = "import sys, workbench.conversion; print('workbench.models' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_model_fingerprint_hashes_the_files_and_is_cached_across_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"weights" * 1000)
+    (folder / "config.json").write_text("{}")
+    single = models.model_fingerprint(folder / "model.bin")
+    assert single == "sha256:" + hashlib.sha256(b"weights" * 1000).hexdigest()  # a file: its own sha256
+    whole = models.model_fingerprint(folder)
+    assert whole.startswith("sha256:") and whole != single
+    # the build marker and dotfiles are not what a backend loads
+    (folder / models.MARKER).write_text('{"format": 1}')
+    (folder / ".lock").write_text("x")
+    assert models.model_fingerprint(folder) == whole
+    # A new process (empty memory cache) reads the hashes from <cache>/fingerprints.json.
+    stored = json.loads((tmp_path / "cache" / models.FINGERPRINTS).read_text())
+    assert stored[str((folder / "model.bin").resolve())]["sha256"] == single.removeprefix("sha256:")
+    monkeypatch.setattr(models, "_file_hashes", {})
+    monkeypatch.setattr(models, "_sha256_file", lambda path: pytest.fail(f"hashed {path} again"))
+    assert models.model_fingerprint(folder) == whole
+    monkeypatch.undo()
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "cache"))
+    # Changed weights (new content, new mtime) are hashed again and change the fingerprint.
+    (folder / "model.bin").write_bytes(b"other weights")
+    os.utime(folder / "model.bin", ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert models.model_fingerprint(folder) != whole
+    with pytest.raises(ModelError, match="nope: no such model file or folder"):
+        models.model_fingerprint(tmp_path / "nope")

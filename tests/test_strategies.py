@@ -27,8 +27,10 @@ def test_bad_specs_are_refused(spec):
 
 
 def test_a_name_registers_once():
+    from strategies.lexicon_correction import CorrectionOptions
+
     with pytest.raises(ValueError, match="already registered"):
-        strategies.register("lexicon", "post", object, cost=1, description="again")(lambda c, l: None)
+        strategies.register("lexicon", "post", CorrectionOptions, cost=1, description="again")(lambda c, l: None)
 
 
 def test_ladder_is_ordered_by_cost():
@@ -101,3 +103,214 @@ def test_comparison_post_processes_stored_transcripts_without_redecoding(tmp_pat
 
     fresh = run_comparison(ComparisonRequest(replace(bench, resume=False), ("baseline",), str(DEMO_LEXICON)))
     assert fresh.outcomes[0].result.run_id != base.result.run_id and fresh.outcomes[0].result.stats.transcribed > 0
+
+
+# --------------------------------------------------------------------------- registry: options
+
+
+def test_a_strategy_is_one_registration_and_its_factory_runs():
+    """A throwaway strategy registered here: parsed, configured from --set text, built and
+    run, listed on the ladder and in config_of, then gone again."""
+    from dataclasses import dataclass
+    from typing import Literal
+
+    @dataclass(frozen=True)
+    class ShoutConfig:
+        suffix: str = "!"
+        times: int = 1
+        upper: bool = True
+        mode: Literal["all", "first"] = "all"
+        ratio: float | None = None
+        weights: tuple[float, ...] = (1.0,)
+
+    class Shout:
+        def __init__(self, config, lexicon):
+            self.config = config
+
+        def postprocess(self, text, language):
+            c = self.config
+            out = text.upper() if c.upper else text
+            return out + c.suffix * c.times, []
+
+    strategies.register("shout", "post", ShoutConfig, cost=9, description="shouts")(Shout)
+    try:
+        pipeline = strategies.build("shout", {"shout.suffix": "?", "times": "3", "upper": "false", "mode": "first",
+                                              "ratio": "0.5", "weights": "1, 2.5"})
+        (step,) = pipeline.steps
+        assert step.config == ShoutConfig("?", 3, False, "first", 0.5, (1.0, 2.5))
+        assert pipeline.post[0].postprocess("hi", "en") == ("hi???", [])
+        assert pipeline.decode is None and pipeline.name == "shout"
+        assert strategies.make_config("shout", {"ratio": "none"}).ratio is None
+        assert "shout" in strategies.ladder() and "lexicon+prompt+shout" in strategies.ladder()
+        assert [f.name for f in strategies.fields("shout")] == ["suffix", "times", "upper", "mode", "ratio", "weights"]
+        assert {f.name: f.type_name for f in strategies.fields("shout")}["weights"] == "list of float"
+        assert strategies.config_of("shout")["strategies"][0]["config"]["weights"] == [1.0]
+    finally:
+        strategies.unregister("shout")
+    assert "shout" not in strategies.ladder()
+    with pytest.raises(ValueError, match="unknown strategy 'shout'"):
+        strategies.parse("shout")
+
+
+def test_registration_refuses_options_the_cli_cannot_set():
+    from dataclasses import dataclass
+
+    @dataclass
+    class Mutable:
+        x: int = 1
+
+    @dataclass(frozen=True)
+    class NoDefault:
+        x: int
+
+    @dataclass(frozen=True)
+    class Odd:
+        x: dict = None
+
+    for config, message in ((Mutable, "must be frozen"), (NoDefault, "needs a default"), (Odd, "cannot be set from text"), (object, "not a dataclass")):
+        with pytest.raises(TypeError, match=message):
+            strategies.register("odd", "post", config, cost=9, description="")(lambda c, l: None)
+    assert "odd" not in {i.name for i in strategies.available()}
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"fuzy": "1"}, "--set fuzy=1: no strategy has an option 'fuzy'"),
+        ({"lexicon.fuzy": "1"}, "--set lexicon.fuzy=1: strategy 'lexicon' has no option 'fuzy' (its options: max_span_words (int, default 4)"),
+        ({"nope.x": "1"}, "--set nope.x=1: unknown strategy 'nope'"),
+        ({"max_tokens": "lots"}, "--set max_tokens=lots: strategy 'prompt' option 'max_tokens' takes int: expected a whole number"),
+        ({"prompt.max_tokens": "500"}, "--set prompt.max_tokens=500: strategy 'prompt': max_tokens must be in 1..223, got 500"),
+        ({"use_hotwords": "perhaps"}, "option 'use_hotwords' takes bool: expected true or false"),
+        ({"fuzzy_threshold": "1e9"}, "strategy 'lexicon': fuzzy_threshold must be in (0, 100]"),
+    ],
+)
+def test_bad_options_are_one_line_errors_naming_key_and_strategy(overrides, message):
+    from workbench.errors import BadInputError
+
+    with pytest.raises(BadInputError) as caught:
+        strategies.config_of("lexicon+prompt", overrides)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_overrides_apply_to_the_strategies_of_each_spec():
+    overrides = {"lexicon.fuzzy_threshold": "85", "max_tokens": "100"}
+    both = strategies.config_of("lexicon+prompt", overrides)
+    assert both == strategies.config_of("prompt+lexicon", overrides)  # one pipeline, one identity
+    assert both["pipeline"] == "prompt+lexicon"
+    configs = {s["name"]: s["config"] for s in both["strategies"]}
+    assert configs["lexicon"]["fuzzy_threshold"] == 85.0 and configs["prompt"]["max_tokens"] == 100
+    # prompt's option does not change the lexicon run's config, and vice versa
+    assert strategies.config_of("lexicon", overrides) == strategies.config_of("lexicon", {"lexicon.fuzzy_threshold": 85})
+    assert strategies.config_of("lexicon", overrides) != strategies.config_of("lexicon")
+    assert strategies.config_of("baseline", overrides) == {"pipeline": "baseline", "strategies": [{"name": "baseline", "stage": "none", "version": 1, "config": {}}]}
+    import json
+
+    assert json.loads(json.dumps(both)) == both  # JSON-able as it is
+    strategies.check_overrides(["baseline", "lexicon", "prompt"], overrides)
+    from workbench.errors import BadInputError
+
+    with pytest.raises(BadInputError, match=r"--set max_tokens=100: applies to none of the strategies run \(baseline, lexicon\); prompt has it"):
+        strategies.check_overrides(["baseline", "lexicon"], overrides)
+
+
+def test_a_key_two_strategies_share_must_name_one():
+    from dataclasses import dataclass
+
+    from workbench.errors import BadInputError
+
+    @dataclass(frozen=True)
+    class Twin:
+        max_tokens: int = 5
+
+    strategies.register("twin", "post", Twin, cost=9, description="")(lambda c, l: c)
+    try:
+        with pytest.raises(BadInputError, match="ambiguous, prompt and twin both have 'max_tokens'; write prompt.max_tokens=7"):
+            strategies.config_of("prompt+twin", {"max_tokens": "7"})
+        assert strategies.build("prompt+twin", {"twin.max_tokens": "7"}, lexicon=load_lexicon(DEMO_LEXICON)).post == (Twin(7),)
+    finally:
+        strategies.unregister("twin")
+
+
+def test_options_from_toml():
+    import tomllib
+
+    from workbench.errors import BadInputError
+
+    table = tomllib.loads("[strategies.lexicon]\nfuzzy_threshold = 85\nprotect_common_words = false\n[strategies.prompt]\nprefix = 'Terms: '\n")
+    overrides = strategies.overrides_from_toml(table["strategies"], "escalate.toml [strategies]")
+    configs = {s["name"]: s["config"] for s in strategies.config_of("lexicon+prompt", overrides)["strategies"]}
+    assert configs["lexicon"]["fuzzy_threshold"] == 85.0 and configs["lexicon"]["protect_common_words"] is False
+    assert configs["prompt"]["prefix"] == "Terms: "
+    with pytest.raises(BadInputError, match=r"escalate.toml \[strategies\] \[lexcon\]: unknown strategy 'lexcon'"):
+        strategies.overrides_from_toml({"lexcon": {"fuzzy_threshold": 85}}, "escalate.toml [strategies]")
+    wrong = strategies.overrides_from_toml({"prompt": {"max_tokens": "many"}}, "x.toml")
+    with pytest.raises(BadInputError, match="x.toml prompt.max_tokens=many: strategy 'prompt' option 'max_tokens' takes int"):
+        strategies.config_of("prompt", wrong, where="x.toml")
+    with pytest.raises(BadInputError, match="takes bool: expected true or false"):
+        strategies.config_of("prompt", {"prompt.use_hotwords": 1}, where="x.toml")  # TOML 1 is not a bool
+
+
+def test_choices_for_the_tui_come_from_the_registry():
+    assert strategies.ladder() == ("baseline", "lexicon", "prompt", "lexicon+prompt")
+    assert dict(strategies.choices())["lexicon+prompt"] == "both: prompt while decoding, then lexicon on the transcript"
+    assert dict(strategies.choices())["lexicon"] == strategies.get("lexicon").description
+
+
+def test_build_names_a_missing_lexicon():
+    from workbench.errors import BadInputError
+
+    with pytest.raises(BadInputError, match="strategy 'prompt': the prompt strategy needs a lexicon"):
+        strategies.build("prompt")
+
+
+# --------------------------------------------------------------------------- loud import failures
+
+
+def test_a_strategy_that_fails_to_import_is_an_error_naming_it():
+    """A strategy module whose dependency is missing: `import strategies` fails and names
+    the module and the cause, instead of the strategy silently missing."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['rapidfuzz'] = None  # as if rapidfuzz were not installed\n"
+        "try:\n"
+        "    import strategies\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+        "else:\n"
+        "    print('imported', [i.name for i in strategies.available()])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(strategies.__file__).resolve().parents[1]).stdout.strip()
+    assert out.startswith("PluginLoadError strategy module strategies.lexicon failed to load: ModuleNotFoundError"), out
+    assert "rapidfuzz" in out
+
+
+def test_import_plugins_names_the_module_and_cause(tmp_path, monkeypatch):
+    import sys
+
+    from workbench.errors import PluginLoadError
+    from workbench.plugins import import_plugins
+
+    package = tmp_path / "someplugins"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "alpha.py").write_text("LOADED = True\n")
+    (package / "broken.py").write_text("raise ValueError('strategy name must not be empty\\nmore')\n")
+    (package / "_private.py").write_text("raise RuntimeError('never imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import someplugins
+
+    try:
+        with pytest.raises(PluginLoadError, match=r"^thing module someplugins.broken failed to load: ValueError: strategy name must not be empty$"):
+            import_plugins("someplugins", someplugins.__path__, "thing")
+        assert sys.modules["someplugins.alpha"].LOADED
+        (package / "broken.py").write_text("X = 1\n")
+        sys.modules.pop("someplugins.broken", None)
+        assert import_plugins("someplugins", someplugins.__path__, "thing") == ("alpha", "broken")
+    finally:
+        for name in [m for m in sys.modules if m.startswith("someplugins")]:
+            del sys.modules[name]

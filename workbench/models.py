@@ -36,7 +36,7 @@ from typing import Callable
 
 from .errors import ModelError  # re-exported: `workbench.models.ModelError` is its public name too
 
-__all__ = ["ModelError", "ModelFiles", "BACKENDS", "cache_dir", "resolve_model", "known_models"]
+__all__ = ["ModelError", "ModelFiles", "BACKENDS", "cache_dir", "resolve_model", "known_models", "model_fingerprint"]
 
 BACKENDS = ("faster-whisper", "openai-whisper", "transformers")
 CONVERSION_VERSION = 1  # bump whenever a built folder's content can change: old caches rebuild
@@ -388,6 +388,85 @@ def _known_heads(checkpoint: Path, dims: dict) -> list | None:
         return None if dump is None else alignment_heads_from_dump(dump, dims["n_text_layer"], dims["n_text_head"])
     except Exception:  # unknown name or a size mismatch: no heads
         return None
+
+
+# --------------------------------------------------------------------------- fingerprints
+
+FINGERPRINTS = "fingerprints.json"  # under cache_dir(): file sha256 by (path, size, mtime)
+_file_hashes: dict[tuple[str, int, int], str] = {}  # this process's share of that cache
+
+
+def model_fingerprint(path: str | os.PathLike) -> str:
+    """What a backend loads from `path`, as "sha256:<hex>": for a file (an openai-whisper
+    .pt), its sha256; for a folder, the sha256 of every file's relative path and sha256
+    (weights, config, tokenizer: all of them change what is decoded), leaving out
+    dotfiles and the workbench's build marker.
+
+    Each file's hash is cached by (absolute path, size, mtime) in memory and in
+    `<cache>/fingerprints.json`, so a rerun on unchanged files costs a few stat calls; a
+    file rewritten in place gets a new mtime and is hashed again.
+    """
+    root = Path(path).expanduser().resolve()
+    if root.is_file():
+        files = [root]
+    elif root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MARKER
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    else:
+        raise ModelError(f"{path}: no such model file or folder to fingerprint")
+    if not files:
+        raise ModelError(f"{path}: empty folder, nothing to fingerprint")
+    store = cache_dir() / FINGERPRINTS
+    stored: dict | None = None
+    hashes = []
+    for file in files:
+        stat = file.stat()
+        key = (str(file), stat.st_size, stat.st_mtime_ns)
+        digest = _file_hashes.get(key)
+        if digest is None:
+            if stored is None:
+                stored = _read_fingerprints(store)
+            entry = stored.get(key[0])
+            if entry and entry.get("size") == key[1] and entry.get("mtime_ns") == key[2]:
+                digest = entry.get("sha256")
+        if not digest:
+            digest = _sha256_file(file)
+            stored = _read_fingerprints(store) if stored is None else stored
+            stored[key[0]] = {"size": key[1], "mtime_ns": key[2], "sha256": digest}
+            _write_fingerprints(store, stored)
+        _file_hashes[key] = digest
+        hashes.append((file, digest))
+    if root.is_file():
+        return "sha256:" + hashes[0][1]
+    whole = hashlib.sha256()
+    for file, digest in hashes:
+        whole.update(f"{file.relative_to(root).as_posix()}\0{digest}\n".encode("utf-8"))
+    return "sha256:" + whole.hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_fingerprints(store: Path) -> dict:
+    try:
+        data = json.loads(store.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}  # missing or damaged: hash again, the cache is only a shortcut
+
+
+def _write_fingerprints(store: Path, data: dict) -> None:
+    from .atomic import write_text_atomic
+
+    try:  # another process may write it too: last writer wins, both hashes are right
+        write_text_atomic(store, json.dumps(data, indent=0, sort_keys=True))
+    except OSError:
+        pass  # a read-only cache only costs hashing again
 
 
 # --------------------------------------------------------------------------- resolution

@@ -13,22 +13,35 @@ What is here, and why it is enough:
   lexicon user must share (`words`, `term_words`) plus the ordinary words of a language
   (`common_words`), so a corrector and the lexicon agree on what a word is;
 - `language_code`: the one mapping of language names/tags to Whisper's codes;
-- the errors a strategy raises: `BadInputError` (bad config value, missing lexicon).
+- `backend_takes_hotwords`: whether a decoding backend accepts hotwords (else a
+  decode-time strategy passes an initial prompt), asked of the backend registry
+  rather than comparing backend names;
+- the errors a strategy raises: `BadInputError` (bad config value, missing lexicon);
+- `import_plugins`: how the `strategies` package imports its modules, failing loudly.
 
 Keep it small: add a name here only when a strategy needs it, never a run or a store.
 """
 
+from .backends import get as _backend
 from .backends.base import language_code
-from .errors import BadInputError
+from .errors import BadInputError, PluginLoadError
 from .lexicon import Lexicon, Term, common_words, term_words, words
+from .plugins import import_plugins
 
 __all__ = [
     "BadInputError",
     "Lexicon",
+    "PluginLoadError",
     "Term",
+    "backend_takes_hotwords",
     "common_words",
+    "import_plugins",
     "language_code",
     "term_words",
     "words",
 ]
 
+
+def backend_takes_hotwords(backend: str) -> bool:
+    """Whether the named decoding backend accepts hotwords (faster-whisper does)."""
+    return _backend(backend).hotwords

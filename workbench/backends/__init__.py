@@ -1,26 +1,50 @@
 """Decoding backends behind one interface: faster-whisper (default on CPU), openai-whisper
-(the reference) and transformers (fine-tuned models, LoRA adapters, batching)."""
+(the reference) and transformers (fine-tuned models, LoRA adapters, batching).
 
+Each backend is one module of this package that registers itself (`registry.register`);
+importing the package imports every public module, so adding a backend is adding a file.
+A module that fails to import is an error naming it (`workbench.errors.PluginLoadError`).
+"""
+
+from ..plugins import import_plugins
 from .base import AudioItem, Backend, DecodingOptions, Transcript, compression_ratio, language_code
+from .registry import MODEL_FORMATS, BackendInfo, available, get, names, register, unregister
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "create_backend", "AudioItem", "Backend", "DecodingOptions", "Transcript", "compression_ratio", "language_code"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "MODEL_FORMATS",
+    "AudioItem",
+    "Backend",
+    "BackendInfo",
+    "DecodingOptions",
+    "Transcript",
+    "available",
+    "compression_ratio",
+    "create_backend",
+    "get",
+    "language_code",
+    "model_files",
+    "names",
+    "register",
+    "unregister",
+]
 
-BACKENDS = ("faster-whisper", "openai-whisper", "transformers")
 DEFAULT_BACKEND = "faster-whisper"
 
 
 def create_backend(name: str, model, options: DecodingOptions) -> Backend:
     """A ready backend for a resolved model (`workbench.models.ModelFiles`)."""
-    if name == "faster-whisper":
-        from .faster import FasterWhisperBackend
+    return get(name).factory(model, options)
 
-        return FasterWhisperBackend(str(model.ct2_dir), model.multilingual, options)
-    if name == "openai-whisper":
-        from .reference import OpenAIWhisperBackend
 
-        return OpenAIWhisperBackend(str(model.openai_checkpoint), model.multilingual, options, model.alignment_heads)
-    if name == "transformers":
-        from .hf import TransformersBackend
+def model_files(name: str, model: str, progress=None):
+    """The files backend `name` loads for model `model` (built once, cached):
+    `workbench.models.resolve_model` with the backend's model format."""
+    from ..models import resolve_model
 
-        return TransformersBackend(str(model.hf_dir), model.multilingual, options)
-    raise ValueError(f"unknown backend {name!r} (available: {', '.join(BACKENDS)})")
+    return resolve_model(model, get(name).model_format, progress)
+
+
+MODULES = import_plugins(__name__, __path__, "backend")
+BACKENDS = names()  # the backends registered at import, by name

@@ -12,7 +12,7 @@ from typing import Iterable, Iterator, Protocol
 
 import numpy as np
 
-__all__ = ["DecodingOptions", "AudioItem", "Transcript", "Backend", "compression_ratio"]
+__all__ = ["DecodingOptions", "AudioItem", "Transcript", "Backend", "applied_options", "compression_ratio", "language_code"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,29 @@ class Backend(Protocol):
         """Transcripts in the order of `items`, yielded as they are ready; `items` is
         consumed lazily so only what is being decoded needs to be in memory."""
         ...
+
+    def applied_options(self) -> dict:
+        """The decoding options as this backend really applies them (`applied_options`
+        below): what a run records, since a requested option can be capped or ignored."""
+        ...
+
+
+def applied_options(options: DecodingOptions, backend: str, model_path: str, **effective) -> dict:
+    """`options` as a dict with what the backend changed put in (`effective`: e.g. the
+    batch size it caps, the compute type and device it got, a hotword list it ignores),
+    plus the backend, the library versions it was given in `effective["libraries"]`, and
+    the model it loaded: {"path", "sha256"} (`workbench.models.model_fingerprint`, cached
+    per file size and mtime, so cheap after the first run)."""
+    from ..models import model_fingerprint
+
+    unknown = set(effective) - set(options.to_dict()) - {"libraries"}
+    if unknown:  # a typo here would silently record the requested value
+        raise ValueError(f"applied_options: not decoding options: {sorted(unknown)}")
+    applied = options.to_dict() | effective
+    applied["temperature"] = list(applied["temperature"])
+    applied["backend"] = backend
+    applied["model"] = {"path": str(model_path), "sha256": model_fingerprint(model_path)}
+    return applied
 
 
 def compression_ratio(text: str) -> float | None:

@@ -14,7 +14,8 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .base import AudioItem, DecodingOptions, Transcript, compression_ratio, language_code
+from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code
+from .registry import register
 
 __all__ = ["FasterWhisperBackend"]
 
@@ -33,7 +34,26 @@ class FasterWhisperBackend:
         self.batch_size = options.batch_size if options.device.startswith("cuda") else min(options.batch_size, 2)
         self.options = options
         self.multilingual = multilingual
+        self.model_dir = str(model_dir)
         self.model = WhisperModel(str(model_dir), device=options.device, compute_type=options.compute_type, cpu_threads=options.threads)
+
+    def applied_options(self) -> dict:
+        """The options as applied: the batch size after the CPU cap, the compute type and
+        device CTranslate2 chose (it falls back when the hardware lacks a type), no
+        language ID on an English-only model."""
+        import ctranslate2
+        import faster_whisper
+
+        o, ct2 = self.options, self.model.model
+        return applied_options(
+            o, self.name, self.model_dir,
+            batch_size=self.batch_size,
+            compute_type=str(ct2.compute_type),
+            device=str(ct2.device),
+            detect_language=o.detect_language and self.multilingual,
+            language=o.language if self.multilingual else "en",
+            libraries={"ctranslate2": ctranslate2.__version__, "faster_whisper": faster_whisper.__version__},
+        )
 
     def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
         batch: list[AudioItem] = []
@@ -243,6 +263,12 @@ class FasterWhisperBackend:
             return None, None
         language, probability, _ = self.model.detect_language(item.audio)
         return language, probability
+
+
+@register("faster-whisper", model_format="faster-whisper", hotwords=True,
+          description="CTranslate2: the fastest on CPU (int8), batched language ID and decoding")
+def make_faster_whisper(model, options: DecodingOptions) -> FasterWhisperBackend:
+    return FasterWhisperBackend(str(model.ct2_dir), model.multilingual, options)
 
 
 def _with_time(transcript: Transcript, seconds: float) -> Transcript:

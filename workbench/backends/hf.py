@@ -10,7 +10,8 @@ defines it (sum over text tokens and end-of-text, divided by their count).
 import time
 from typing import Iterable, Iterator, Sequence
 
-from .base import AudioItem, DecodingOptions, Transcript, compression_ratio, language_code
+from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code
+from .registry import register
 
 __all__ = ["TransformersBackend"]
 
@@ -27,6 +28,7 @@ class TransformersBackend:
         self.torch = torch
         self.options = options
         self.multilingual = multilingual
+        self.model_dir = str(model_dir)
         self.processor = WhisperProcessor.from_pretrained(str(model_dir))
         dtype = torch.float16 if options.device.startswith("cuda") else torch.float32
         self.model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=dtype).to(options.device).eval()
@@ -40,6 +42,24 @@ class TransformersBackend:
         self.task_ids = {t: tok.convert_tokens_to_ids(f"<|{t}|>") for t in ("transcribe", "translate")}
         lang_to_id = getattr(self.model.generation_config, "lang_to_id", None) or {}
         self.lang_ids = {token.strip("<|>"): i for token, i in lang_to_id.items()}
+
+    def applied_options(self) -> dict:
+        """The options as applied: float32 on CPU / float16 on GPU whatever compute type
+        was asked (it is a CTranslate2 setting), no hotwords (generate() has none), the
+        torch threads in use, no language ID on an English-only model."""
+        import transformers
+
+        o = self.options
+        return applied_options(
+            o, self.name, self.model_dir,
+            compute_type=str(self.model.dtype).removeprefix("torch."),
+            device=str(self.model.device),
+            threads=self.torch.get_num_threads() if not o.device.startswith("cuda") else o.threads,
+            hotwords=None,
+            detect_language=o.detect_language and self.multilingual and bool(self.lang_ids),
+            language=o.language if self.multilingual else "en",
+            libraries={"torch": self.torch.__version__, "transformers": transformers.__version__},
+        )
 
     def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
         batch: list[AudioItem] = []
@@ -134,3 +154,9 @@ class TransformersBackend:
         logprobs = logits.float().log_softmax(-1)[0, len(prompt) - 1 :]
         targets = ids[0, len(prompt) :]
         return float(logprobs.gather(-1, targets[:, None]).sum()) / len(targets)
+
+
+@register("transformers", model_format="transformers",
+          description="Hugging Face transformers: fine-tuned models, LoRA adapters, batched generation")
+def make_transformers(model, options: DecodingOptions) -> TransformersBackend:
+    return TransformersBackend(str(model.hf_dir), model.multilingual, options)

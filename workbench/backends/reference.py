@@ -3,7 +3,8 @@
 import time
 from typing import Iterable, Iterator
 
-from .base import AudioItem, DecodingOptions, Transcript, compression_ratio, language_code
+from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code
+from .registry import register
 
 __all__ = ["OpenAIWhisperBackend"]
 
@@ -19,10 +20,30 @@ class OpenAIWhisperBackend:
             torch.set_num_threads(options.threads)
         self.options = options
         self.multilingual = multilingual
+        self.checkpoint = str(checkpoint)
+        self.torch = torch
         self.model = whisper.load_model(str(checkpoint), device=options.device)
         if alignment_heads is not None:
             # load_model(path) does not apply them; word timestamps need them.
             self.model.set_alignment_heads(alignment_heads)
+
+    def applied_options(self) -> dict:
+        """The options as applied: one utterance at a time, float32 on CPU (fp16 elsewhere),
+        no hotwords (openai-whisper has none), the torch threads in use."""
+        import whisper
+
+        o = self.options
+        return applied_options(
+            o, self.name, self.checkpoint,
+            batch_size=1,
+            compute_type="float32" if o.device == "cpu" else "float16",
+            device=str(self.model.device),
+            threads=self.torch.get_num_threads() if o.device == "cpu" else o.threads,
+            hotwords=None,
+            detect_language=o.detect_language and self.multilingual,
+            language=o.language if self.multilingual else "en",
+            libraries={"torch": self.torch.__version__, "openai_whisper": whisper.__version__},
+        )
 
     def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
         import whisper
@@ -72,6 +93,11 @@ class OpenAIWhisperBackend:
                 temperature=max((s["temperature"] for s in segments), default=None),
                 decode_s=time.perf_counter() - started,
             )
+
+
+@register("openai-whisper", model_format="openai-whisper", description="openai-whisper: the reference implementation, for parity checks")
+def make_openai_whisper(model, options: DecodingOptions) -> OpenAIWhisperBackend:
+    return OpenAIWhisperBackend(str(model.openai_checkpoint), model.multilingual, options, model.alignment_heads)
 
 
 def _mean(values):
