@@ -210,3 +210,40 @@ def test_a_split_change_is_a_new_run(small_corpus, tmp_path):
     first = run_bench(held)
     other = run_bench(replace(held, selection=replace(held.selection, split=SplitOptions(0.34, 2))))
     assert first.claim == "new" and other.claim == "new" and other.run_id != first.run_id
+
+
+def test_a_run_cancelled_before_its_first_utterance_is_not_kept(tmp_path):
+    from workbench.errors import CancelledError
+    from workbench.runs import claim, guarded
+
+    with RunStore(tmp_path) as store:
+        run = claim(store, "bench", make_identity({"x": 1}), {}, None, 0, None).run_id
+        with pytest.raises(CancelledError, match="no run was kept"):
+            with guarded(store, run):
+                raise KeyboardInterrupt
+        assert store.runs() == []
+        kept = claim(store, "bench", make_identity({"x": 2}), {}, None, 1, None).run_id
+        store.add_hypotheses(kept, [StoredHypothesis("a", "x", "x", {})])
+        with pytest.raises(CancelledError, match="1 finished utterances are kept"):
+            with guarded(store, kept):
+                raise KeyboardInterrupt
+        assert store.run(kept).status == "cancelled"
+
+
+def test_ctrl_c_while_starting_up_is_quiet(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    exe = Path(sys.executable).with_name("workbench")
+    if not exe.exists():
+        pytest.skip("the workbench command is not installed in this environment")
+    proc = subprocess.Popen([str(exe), "bench", "--workspace", str(tmp_path / "ws")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    time.sleep(0.6)  # inside the imports of torch/transformers/faster-whisper
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "cancelled" in err

@@ -341,6 +341,17 @@ class RunStore:
                 (status, _now(), error, json.dumps(timings, sort_keys=True) if timings else None, run_id),
             )
 
+    def discard_if_empty(self, run_id: str) -> bool:
+        """Delete a stopped run that kept nothing (cancelled before its first utterance):
+        nothing to resume or report, so it should not clutter the store. True if deleted."""
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM hypotheses WHERE run_id = ? LIMIT 1", (run_id,)).fetchone() is not None:
+                return False
+            if db.execute("SELECT 1 FROM scorecards WHERE run_id = ? LIMIT 1", (run_id,)).fetchone() is not None:
+                return False
+            db.execute("DELETE FROM runs WHERE id = ? AND status != 'succeeded'", (run_id,))
+            return True
+
     def reopen_run(self, run_id: str) -> None:
         """Resume an interrupted, cancelled or failed run in this process."""
         with self._transaction() as db:

@@ -39,6 +39,9 @@ def guarded(store, run_id: str, cancelled_message: str | None = None):
     except (KeyboardInterrupt, CancelledError) as exc:
         store.end_run(run_id, "cancelled", str(exc) or "interrupted by the user")
         kept = len(store.hypotheses(run_id))
+        if kept == 0 and store.discard_if_empty(run_id):
+            # Stopped before its first utterance: nothing to keep, so no empty run is left behind.
+            raise CancelledError("cancelled before anything finished; no run was kept", run_id=None, kept=0) from None
         message = cancelled_message or (f"run {run_id} cancelled; {kept} finished utterances are kept — "
                                         "run the same command again to resume")
         raise CancelledError(message, run_id=run_id, kept=kept) from None
