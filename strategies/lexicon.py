@@ -20,6 +20,6 @@ class LexiconStrategy:
         return correction.text, [asdict(r) for r in correction.replacements]
 
 
-@register("lexicon", "post", CorrectionOptions, cost=1, description="fix domain terms after decoding (fuzzy + phonetic)")
+@register("lexicon", "post", CorrectionOptions, cost=1, description="fix domain terms after decoding (fuzzy + phonetic)", needs_lexicon=True)
 def make_lexicon(config: CorrectionOptions, lexicon=None) -> LexiconStrategy:
     return LexiconStrategy(config, lexicon)

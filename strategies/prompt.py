@@ -76,6 +76,6 @@ class PromptBias:
         return {"prompt": text}
 
 
-@register("prompt", "decode", PromptConfig, cost=2, description="decoder prompt / hotwords built from the lexicon")
+@register("prompt", "decode", PromptConfig, cost=2, description="decoder prompt / hotwords built from the lexicon", needs_lexicon=True)
 def make_prompt(config: PromptConfig, lexicon=None) -> PromptBias:
     return PromptBias(config, lexicon)

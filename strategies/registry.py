@@ -46,6 +46,7 @@ __all__ = [
     "get",
     "ladder",
     "make_config",
+    "needs_lexicon",
     "overrides_from_toml",
     "parse",
     "register",
@@ -85,6 +86,7 @@ class StrategyInfo:
     # Bump when the strategy's output changes for the same config (it is part of a run's
     # identity, so old runs of the strategy are not reused).
     version: int = 1
+    needs_lexicon: bool = False  # its factory refuses lexicon=None (the TUI and ladder skip it without one)
 
     def fields(self) -> tuple[ConfigField, ...]:
         return _fields(self)
@@ -93,14 +95,15 @@ class StrategyInfo:
 _REGISTRY: dict[str, StrategyInfo] = {}
 
 
-def register(name: str, stage: str, config_type: type, cost: int, description: str, version: int = 1):
+def register(name: str, stage: str, config_type: type, cost: int, description: str, version: int = 1,
+             needs_lexicon: bool = False):
     """Decorator for a factory; a name can be registered once. The config type is checked
     here, at import, so a strategy with an option the CLI cannot set fails loudly."""
     if stage not in STAGES:
         raise ValueError(f"strategy {name!r}: stage must be one of {STAGES}, got {stage!r}")
     if not name or "+" in name or "." in name or "=" in name or name != name.strip():
         raise ValueError(f"strategy name {name!r}: must be non-empty, without spaces around it, '+', '.' or '='")
-    info = StrategyInfo(name, stage, config_type, None, cost, description, version)  # type: ignore[arg-type]
+    info = StrategyInfo(name, stage, config_type, None, cost, description, version, needs_lexicon)  # type: ignore[arg-type]
     _fields(info)  # raises on a config type that is not a frozen dataclass of plain types
 
     def decorate(factory):
@@ -126,6 +129,11 @@ def get(name: str) -> StrategyInfo:
 
 def available() -> tuple[StrategyInfo, ...]:
     return tuple(sorted(_REGISTRY.values(), key=lambda s: (s.cost, s.name)))
+
+
+def needs_lexicon(spec: str) -> bool:
+    """Whether any strategy of `spec` needs a lexicon to be built."""
+    return any(i.needs_lexicon for i in parse(spec))
 
 
 def parse(spec: str) -> tuple[StrategyInfo, ...]:

@@ -257,6 +257,10 @@ def test_choices_for_the_tui_come_from_the_registry():
     assert dict(strategies.choices())["lexicon"] == strategies.get("lexicon").description
 
 
+def test_which_strategies_need_a_lexicon():
+    assert [strategies.needs_lexicon(s) for s in strategies.ladder()] == [False, True, True, True]
+
+
 def test_build_names_a_missing_lexicon():
     from workbench.errors import BadInputError
 
