@@ -7,8 +7,8 @@ The layers, bottom to top:
 - **strategies** (`strategies/`): plug-ins. They import the standard library, third-party
   packages, each other, and of the workbench only its public strategy API,
   `workbench.strategy_api`.
-- **shells**: `workbench.cli` with its presentation module `workbench.console_format`,
-  and the TUI package `workbench.tui`. Only `workbench.tui` imports Textual; the command
+- **shells**: the console-script entry point `workbench.entry`, `workbench.cli` with
+  its presentation module `workbench.console_format`, and the TUI package `workbench.tui`. Only `workbench.tui` imports Textual; the command
   line reaches the TUI through one function-level import in `cmd_tui` (`workbench tui`).
   Nothing imports a shell module except the shells themselves.
 
@@ -41,7 +41,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("workbench", "strategies")
-SHELLS = ("workbench.cli", "workbench.console_format")  # plus the workbench.tui package
+SHELLS = ("workbench.entry", "workbench.cli", "workbench.console_format")  # plus the workbench.tui package
 TUI = "workbench.tui"
 STRATEGY_API = "workbench.strategy_api"
 # (importing module, function) pairs allowed to import the TUI, lazily.
