@@ -23,7 +23,7 @@ from .evaluation import Evaluation, EvaluationOptions, Thresholds
 from .normalizers import get_normalizer
 from .runs import Claim, Coverage, claim, code_version, file_sha256, guarded, make_identity, rows_fingerprint, score_stored, store_scores, weights_fingerprint
 from .runstore import DEFAULT_WORKSPACE, RunStore
-from .service import DataSelection, Progress, SelectedData, data_facts, select_data
+from .service import DataSelection, Progress, SelectedData, data_facts, no_utterances_message, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
 
 __all__ = ["BenchRequest", "BenchResult", "run_bench", "ParityResult", "run_parity", "demo_manifest"]
@@ -162,16 +162,6 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
             stats = transcribe_into_run(store, claimed.run_id, utterances, backend, request.selection.load.preprocessing,
                                         progress, cancel, overrides)
             return _score(store, claimed, utterances, columns, request, data, stats)
-
-
-def no_utterances_message(selection: DataSelection, data: SelectedData) -> str:
-    """Why there is nothing to run on, with the reasons the rows were excluded."""
-    where = selection.test or selection.data
-    part = "" if selection.part == "all" else f" {selection.part}-part"
-    reasons = [str(p) for p in data.problems if p.kind == "error"][:5]
-    more = f" (and {len(data.problems) - len(reasons)} more)" if len(data.problems) > len(reasons) else ""
-    detail = ("; rows excluded: " + " | ".join(reasons) + more) if reasons else ""
-    return f"{where}: no valid{part} utterances to run on{detail}"
 
 
 def lexicon_record(path: str, lexicon=None) -> dict:

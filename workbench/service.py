@@ -122,6 +122,16 @@ class ScoreResult:
     scores: object = None  # workbench.runs.RunScores: coverage, language ID, hallucination
 
 
+def no_utterances_message(selection: DataSelection, data: SelectedData) -> str:
+    """Why there is nothing to run on, with the reasons the rows were excluded."""
+    where = selection.test or selection.data
+    part = "" if selection.part == "all" else f" {selection.part}-part"
+    reasons = [str(p) for p in data.problems if p.kind == "error"][:5]
+    more = f" (and {len(data.problems) - len(reasons)} more)" if len(data.problems) > len(reasons) else ""
+    detail = ("; rows excluded: " + " | ".join(reasons) + more) if reasons else ""
+    return f"{where}: no valid{part} utterances to run on{detail}"
+
+
 def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) -> ScoreResult:
     """Score a hypotheses file against a manifest: stored as a run, scored by the one path."""
     from .runs import claim, code_version, file_sha256, guarded, make_identity, rows_fingerprint, score_stored, store_scores
@@ -130,8 +140,6 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
     started = time.perf_counter()
     data = select_data(request.selection, progress)
     if not data.utterances:
-        from .bench import no_utterances_message
-
         raise BadInputError(no_utterances_message(request.selection, data))
     hyps = load_hypotheses(request.hypotheses)
     matched, match_problems = match_hypotheses(hyps, data.utterances)
