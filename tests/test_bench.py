@@ -105,7 +105,24 @@ def test_bench_cli_writes_reports_and_gates(corpus, tmp_path, capsys):
     (report,) = (ws / "reports").glob("*.json")
     data = json.loads(report.read_text())
     assert data["kind"] == "bench" and data["data"]["failed"] and data["scores"]["normalized"]["normalizer"] == "auto@1"
-    assert (ws / "reports" / report.name.replace(".json", ".md")).exists()
+    markdown = (ws / "reports" / report.name.replace(".json", ".md")).read_text()
+    # Before: "utterances scored: None (None rows excluded)" and no row listed.
+    assert "None rows" not in markdown and f"utterances scored**: {len(CLIPS) + 1} (0 rows excluded)" in markdown
+    assert "broken.flac" in markdown and "covered:" in markdown
+
+
+def test_comparison_names_every_excluded_data_row_and_dropped_lexicon_row(corpus, tmp_path, capsys):
+    manifest = corpus.read_text() + "audio/nowhere.flac,A clip that is not there.,en-US,en,piper-joe-en-us\n"
+    corpus.write_text(manifest.replace("audio/broken.flac,A clip that cannot be decoded.,en-US,en,piper-joe-en-us\n", ""))
+    lexicon = tmp_path / "lexicon.csv"
+    lexicon.write_text("term,language\nmetoprolol,en\n,en\natorvastatin,xx\n")
+    code = main(["bench", "--data", str(corpus), "--part", "all", "--model", "tiny.en", "--workspace", str(tmp_path / "ws"),
+                 "--bootstrap", "0", "--strategies", "baseline,lexicon", "--lexicon", str(lexicon)])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK
+    assert "nowhere.flac" in out and f"{lexicon}:3" in out and f"{lexicon}:4" in out
+    (md,) = (tmp_path / "ws" / "reports").glob("compare-*.md")
+    assert "nowhere.flac" in md.read_text() and f"{lexicon}:4" in md.read_text()
 
 
 def test_transcription_stores_each_hypothesis_as_it_is_made(corpus, tmp_path):

@@ -532,6 +532,8 @@ def cmd_bench(args) -> int:
     _default_report_paths(args, result.run_id)
     facts = _facts(result.report) + [("model", f"{result.report['model']} ({result.report['backend']})")]
     notes = [f"target missed: {m}" for m in result.missed]
+    notes += [f"covered: {result.coverage.describe()} ({result.report['coverage']['rule']})"] if result.coverage else []
+    notes += [f"excluded or flagged: {p}" for p in (*result.data.problems, *result.failed)]
     if result.report.get("synthetic_data"):
         notes.insert(0, "The embedded demo corpus is SYNTHETIC speech (text-to-speech), not recordings of people.")
     write_json(args.json, result.report)
@@ -547,12 +549,16 @@ def cmd_compare(args) -> int:
     comparison = run_comparison(request, ConsoleProgress())
     text = format_comparison(comparison)
     print(text)
+    _print_problems(comparison.data_problems, 10, "Data problems")
+    _print_problems(comparison.lexicon_problems, 10, f"Lexicon problems ({args.lexicon})")
     folder = Path(args.workspace) / "reports"
     stamp = comparison.outcomes[0].result.run_id
     args.json = args.json or str(folder / f"compare-{stamp}.json")
     args.markdown = args.markdown or str(folder / f"compare-{stamp}.md")
     write_json(args.json, comparison_dict(comparison))
-    write_markdown(args.markdown, "# Strategy comparison\n\n```\n" + text + "\n```\n")
+    listed = [f"- {p}" for p in (*comparison.data_problems, *comparison.lexicon_problems)]
+    write_markdown(args.markdown, "# Strategy comparison\n\n```\n" + text + "\n```\n"
+                   + (f"\n## Excluded or flagged rows ({len(listed)})\n\n" + "\n".join(listed) + "\n" if listed else ""))
     print(f"\nwrote {args.json} and {args.markdown}")
     return ExitCode.OK
 
@@ -587,6 +593,22 @@ def cmd_normalizers(args) -> int:
     return ExitCode.OK
 
 
+def _input_problems(bench, lexicon: str | None) -> tuple[tuple, tuple]:
+    """Print, before a long job, every excluded data row and dropped lexicon row: none of
+    them may vanish silently. Returns (data problems, lexicon problems)."""
+    from .service import select_data
+
+    data = select_data(bench.selection).problems
+    lexicon_problems = ()
+    if lexicon:
+        from .lexicon import load_lexicon
+
+        lexicon_problems = tuple(load_lexicon(lexicon).problems)
+    _print_problems(data, 10, "Data problems")
+    _print_problems(lexicon_problems, 10, f"Lexicon problems ({lexicon})")
+    return tuple(data), lexicon_problems
+
+
 def cmd_escalate(args) -> int:
     from dataclasses import replace as _replace
 
@@ -611,6 +633,7 @@ def cmd_escalate(args) -> int:
     bench = _bench_request(args)
     out = args.out or str(Path(args.workspace) / "escalation")
     request = EscalationRequest(config, bench, out, allow_cpu=args.allow_cpu)
+    problems = _input_problems(bench, config.lexicon)
     with _graceful_interrupt() as cancel:
         escalation = run_escalation(request, ConsoleProgress(), report=lambda line: print(line, flush=True),
                                     cancel=cancel, on_train_event=_print_train_event)
@@ -630,6 +653,8 @@ def cmd_escalate(args) -> int:
         "command": escalation.command,
         "skipped": list(escalation.skipped),
         "config": args.config,
+        "data_problems": [str(p) for p in problems[0]],
+        "lexicon_problems": [str(p) for p in problems[1]],
     }
     path = args.json or str(Path(out) / "escalation.json")
     write_json(path, summary)

@@ -134,6 +134,8 @@ def comparison_dict(comparison) -> dict:
             }
             for o in comparison.outcomes
         ],
+        "data_problems": [str(p) for p in getattr(comparison, "data_problems", ())],
+        "lexicon_problems": [str(p) for p in getattr(comparison, "lexicon_problems", ())],
         "mined_misrecognitions": comparison.mined,
         "suggested_terms": [list(s) for s in comparison.suggestions],
         "train_run": comparison.train_run,

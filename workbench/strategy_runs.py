@@ -52,6 +52,12 @@ class Comparison:
     mined: dict  # term -> misrecognitions learned from the train part
     suggestions: tuple  # (word, count): terms the lexicon may be missing
     train_run: str | None
+    lexicon_problems: tuple = ()  # rows of the lexicon file that were dropped or flagged (Problem)
+
+    @property
+    def data_problems(self) -> tuple:
+        """Rows of the data that were excluded or flagged (every strategy ran on the same data)."""
+        return self.outcomes[0].result.data.problems if self.outcomes else ()
 
 
 def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Comparison:
@@ -87,7 +93,8 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
         outcomes.append((spec, result, replaced))
 
     baseline = outcomes[0][1]
-    return Comparison(tuple(_measure(request, spec, result, baseline, lexicon, replaced) for spec, result, replaced in outcomes), mined, suggestions, train_run)
+    return Comparison(tuple(_measure(request, spec, result, baseline, lexicon, replaced) for spec, result, replaced in outcomes),
+                      mined, suggestions, train_run, tuple(getattr(lexicon, "problems", ()) or ()))
 
 
 def _mine(request: ComparisonRequest, lexicon, progress, cancel):
