@@ -214,6 +214,8 @@ def test_delimited_row_problems_name_their_line(tmp_path, content, by_key, row, 
         pytest.param("h.jsonl", '{"name": "u1", "hyp": "hello"}\n', ["missing key column", "id, utt_id"], id="jsonl-no-key-key"),
         pytest.param("h.csv", "", ["missing key column", "found: none"], id="empty-file"),
         pytest.param("h.csv", "id,hyp\nu1,caf\xe9\n".encode("latin-1"), ["h.csv:2:", "not valid UTF-8"], id="latin1-bytes"),
+        pytest.param("h.csv", "id,hyp\nu1,hello\n".encode("utf-16"), ["h.csv: file is UTF-16; save it as UTF-8"], id="utf-16-bom"),
+        pytest.param("h.jsonl", '{"id": "u1", "hyp": "hi"}\n'.encode("utf-16-le"), ["file is UTF-16 (without a byte-order mark); save it as UTF-8"], id="utf-16-no-bom"),
         pytest.param(None, None, ["no such hypotheses file"], id="missing-file"),
     ],
 )

@@ -153,6 +153,23 @@ def test_an_unknown_field_is_a_warning_naming_it(tmp_path, name, text, row):
     assert problem.reason.startswith("unknown field 'misrecognition' is ignored (a lexicon row has: term, language, category, misrecognitions)")
 
 
+@pytest.mark.parametrize(
+    "name, encoding, message",
+    [
+        ("lex.csv", "utf-16", "file is UTF-16; save it as UTF-8"),
+        ("lex.csv", "utf-16-le", "file is UTF-16 (without a byte-order mark); save it as UTF-8"),
+        ("lex.yaml", "utf-16", "file is UTF-16; save it as UTF-8"),
+    ],
+)
+def test_a_utf16_lexicon_is_named_as_such(tmp_path, name, encoding, message):
+    text = "term,language\nwarfarin,en\n" if name.endswith(".csv") else "- term: warfarin\n  language: en\n"
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(BadInputError) as info:
+        load_lexicon(path)
+    assert str(info.value) == f"{path}: {message}"
+
+
 def test_the_language_list_is_whispers():
     tokenizer = pytest.importorskip("faster_whisper.tokenizer")
     from workbench.lexicon import WHISPER_LANGUAGES

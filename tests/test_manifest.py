@@ -290,7 +290,12 @@ BAD_ROWS = [
     pytest.param("good", "audio/b.wav", "...", "transcript too short ('...')", "text", id="too-short-transcript"),
     pytest.param("0.5s", "audio/b.wav", "hello there", "audio too short (0.50 s < 1 s)", "audio", id="audio-under-1s"),
     pytest.param("31s", "audio/b.wav", "hello there", "audio too long (31.00 s > 30 s)", "audio", id="audio-over-30s"),
-    pytest.param(None, "audio/a.wav", "again", "duplicate utterance id 'audio/a.wav' (first at row {first})", "audio", id="duplicate-id"),
+    pytest.param(None, "audio/a.wav", "hello there", "duplicate utterance id 'audio/a.wav' (first at row {first})", "audio", id="duplicate-id"),
+    pytest.param(
+        None, "audio/a.wav", "again",
+        "conflicting duplicate of utterance id 'audio/a.wav': row {first} has transcript 'hello there', row {second} has 'again' (row {first} is used)",
+        "text", id="conflicting-duplicate-id",
+    ),
     pytest.param(None, "", "hello there", "empty audio field", "audio", id="empty-audio-field"),
 ]
 
@@ -341,7 +346,7 @@ def test_bad_row_is_excluded_and_reported(make_audio, make_file, fmt, check, cre
     assert ds.rows_read == 3 and ds.excluded == 1
     (problem,) = ds.problems
     assert problem.row == first + 1
-    assert reason.format(first=first) in problem.reason
+    assert reason.format(first=first, second=first + 1) in problem.reason
     assert problem.field == FIELDS[fmt][field]
     assert problem.kind == "error"
     assert str(problem).startswith(f"{manifest}:{first + 1}: ")
@@ -383,7 +388,7 @@ def test_strict_raises_on_the_bad_row(make_audio, make_file, fmt, create, audio,
         load_dataset(manifest, LoadOptions(strict=True))
     message = str(info.value)
     assert message.startswith(f"{manifest}:{first + 1}: ")
-    assert reason.format(first=first) in message
+    assert reason.format(first=first, second=first + 1) in message
     assert "\n" not in message
 
 
@@ -444,15 +449,20 @@ def test_malformed_row_is_reported_with_its_line(make_audio, make_file, name, co
     "header, rows, bad_row, reason",
     [
         pytest.param(
-            ["audios", "transcription"], [["audio/a.wav", "one"], ["audio/a.wav", "two"]],
+            ["audios", "transcription"], [["audio/a.wav", "one"], ["audio/a.wav", "one"]],
             3, "duplicate utterance id 'audio/a.wav' (first at row 2)", id="same-audio-path",
         ),
         pytest.param(
-            ["id", "audios", "transcription"], [["u1", "audio/a.wav", "one"], ["u1", "audio/b.wav", "two"]],
+            ["id", "audios", "transcription"], [["u1", "audio/a.wav", "one"], ["u1", "audio/b.wav", "one"]],
             3, "duplicate utterance id 'u1' (first at row 2)", id="same-id-column-value",
         ),
         pytest.param(
-            ["transcription", "audios"], [["one", "audio/a.wav"], ["two", " audio/a.wav"]],
+            ["id", "audios", "transcription"], [["u1", "audio/a.wav", "one"], ["u1", "audio/b.wav", "two"]],
+            3, "conflicting duplicate of utterance id 'u1': row 2 has transcript 'one', row 3 has 'two' (row 2 is used)",
+            id="same-id-different-transcript",
+        ),
+        pytest.param(
+            ["transcription", "audios"], [["one", "audio/a.wav"], ["one", " audio/a.wav"]],
             3, "duplicate utterance id 'audio/a.wav' (first at row 2)", id="same-audio-path-padded-with-space",
         ),
     ],
@@ -597,6 +607,10 @@ FILE_ERRORS = [
     pytest.param("m.csv", LATIN1_CSV, ["m.csv:3:", "not valid UTF-8", "0xe9"], id="csv-latin1"),
     pytest.param("m.tsv", LATIN1_CSV.replace(b",", b"\t"), ["m.tsv:3:", "not valid UTF-8"], id="tsv-latin1"),
     pytest.param("m.jsonl", '{"audio": "a.wav", "text": "hi"}\n{"audio": "b.wav", "text": "caf\xe9"}\n'.encode("latin-1"), ["m.jsonl:2:", "not valid UTF-8"], id="jsonl-latin1"),
+    # what spreadsheet programs save as "Unicode text": named, not "byte 0xff" or a missing column
+    pytest.param("m.csv", "audios,transcription\naudio/a.wav,hello\n".encode("utf-16"), ["m.csv: file is UTF-16; save it as UTF-8"], id="utf-16-bom"),
+    pytest.param("m.tsv", "audios\ttranscription\naudio/a.wav\thello\n".encode("utf-16-le"), ["m.tsv: file is UTF-16 (without a byte-order mark); save it as UTF-8"], id="utf-16-le-no-bom"),
+    pytest.param("m.jsonl", '{"audio": "a.wav", "text": "hi"}\n'.encode("utf-16-be"), ["file is UTF-16", "save it as UTF-8"], id="utf-16-be-no-bom"),
     pytest.param(
         "m.csv", "audios,words\naudio/a.wav,hello\n",
         ["missing required text column", "transcription, text, sentence, transcript, reference", "found: audios, words"],
@@ -687,3 +701,67 @@ def test_no_speech_rows_need_an_empty_transcript(tmp_path, make_audio):
     reasons = [p.reason for p in ds.problems]
     assert any("no-speech row has a transcript" in r for r in reasons)
     assert any(r.startswith("empty transcript") for r in reasons)
+
+
+# --------------------------------------------------------------------------- no valid row at all
+
+
+def test_paths_relative_to_the_working_directory_get_the_reasons_and_a_hint(tmp_path, make_audio, make_file, monkeypatch):
+    """The most common reason for "no valid utterances": the manifest was written from the
+    folder above it, so its paths include the manifest's own folder name."""
+    names = [f"clip{i}.wav" for i in range(7)]
+    for name in names:
+        make_audio(f"data/audio/{name}")
+    manifest = make_file("data/m.csv", csv_text(["audios", "transcription"], [[f"data/audio/{n}", "hello"] for n in names]))
+    from workbench.manifest import no_valid_rows_message
+
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset(manifest)
+    assert ds.utterances == () and ds.rows_read == 7
+    assert [(p.row, p.field, p.reason) for p in ds.problems] == [(2 + i, "audios", f"file not found: data/audio/{n}") for i, n in enumerate(names)]
+    assert ds.hint.startswith(f"audio paths are resolved relative to the manifest's folder ({tmp_path / 'data'})")
+    assert "7 of the 7 missing files exist relative to the current folder" in ds.hint
+
+    lines = no_valid_rows_message(ds).split("\n")
+    assert lines[0] == f"{manifest}: no valid utterances (7 rows read, all excluded)"
+    assert lines[1:6] == [f"  {manifest}:{2 + i}: audios: file not found: data/audio/{n}" for i, n in enumerate(names[:5])]
+    assert lines[6] == "  ... and 2 more (2 file not found)"
+    assert lines[7] == f"  hint: {ds.hint}"
+
+
+def test_no_hint_when_the_files_are_missing_everywhere(tmp_path, make_file, monkeypatch):
+    manifest = make_file("data/m.csv", csv_text(["audios", "transcription"], [["audio/a.wav", "hi"], ["audio/b.wav", "hello"]]))
+    from workbench.manifest import no_valid_rows_message
+
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset(manifest)
+    assert ds.utterances == () and ds.hint == ""
+    message = no_valid_rows_message(ds)
+    assert message.split("\n") == [
+        f"{manifest}: no valid utterances (2 rows read, all excluded)",
+        f"  {manifest}:2: audios: file not found: audio/a.wav",
+        f"  {manifest}:3: audios: file not found: audio/b.wav",
+    ]
+
+
+def test_every_row_invalid_for_different_reasons_lists_them(make_audio, make_file):
+    make_audio("audio/short.wav", 0.4)
+    make_file("audio/notes.wav", "not audio\n")
+    from workbench.manifest import no_valid_rows_message
+
+    manifest = make_file("m.csv", "audios,transcription\naudio/short.wav,hello\naudio/notes.wav,hi\naudio/x.wav,\n")
+    ds = load_dataset(manifest)
+    lines = no_valid_rows_message(ds).split("\n")
+    assert lines[0].endswith("no valid utterances (3 rows read, all excluded)")
+    assert [line.split(": ", 2)[1:] for line in lines[1:]] == [
+        ["audios", "audio too short (0.40 s < 1 s)"],
+        ["audios", "not an audio file (it holds text: 'not audio'): audio/notes.wav"],
+        ["transcription", "empty transcript"],
+    ]
+
+
+def test_a_header_without_rows_says_so(make_file):
+    from workbench.manifest import no_valid_rows_message
+
+    ds = load_dataset(make_file("m.csv", "audios,transcription\n"))
+    assert no_valid_rows_message(ds) == f"{ds.source}: no valid utterances (no data rows)"

@@ -1,7 +1,8 @@
 """The one in-memory form of a labelled speech dataset, whatever file it came from.
 
 A `Dataset` is a tuple of valid `Utterance`s plus the `Problem`s found while loading:
-rows with problems are excluded from the utterances but never dropped silently.
+rows with problems are excluded from the utterances but never dropped silently. When no
+row is valid, `no_valid_rows_message` says why, with the first reasons and a hint.
 """
 
 from collections import Counter
@@ -15,6 +16,7 @@ __all__ = [
     "Utterance",
     "Problem",
     "Dataset",
+    "no_valid_rows_message",
     "SliceSummary",
     "summarize",
     "default_slice_columns",
@@ -95,6 +97,9 @@ class Dataset:
     problems: tuple[Problem, ...] = ()
     slice_columns: tuple[str, ...] = ()  # known and extra columns, in manifest order
     rows_read: int = 0  # rows seen in the source, valid or not
+    # what probably went wrong when many rows fail the same way, in words ("" when nothing
+    # stands out), e.g. audio paths written relative to the working directory
+    hint: str = ""
 
     @property
     def excluded(self) -> int:
@@ -103,6 +108,26 @@ class Dataset:
     def problem_counts(self) -> Counter:
         """How many problems of each kind of reason (first clause), for the summary."""
         return Counter(p.reason.split(":")[0].split(" (")[0] for p in self.problems)
+
+
+def no_valid_rows_message(dataset: Dataset, shown: int = 5) -> str:
+    """The error for a dataset without one valid utterance: a line saying so, the first
+    `shown` reasons (file:row: field: what), a count of the rest, and the hint if any.
+
+    The first line stands alone as a one-line error; the rest is for a terminal."""
+    if dataset.rows_read == 0:
+        head = f"{dataset.source}: no valid utterances (no data rows)"
+    else:
+        head = f"{dataset.source}: no valid utterances ({dataset.rows_read} rows read, all excluded)"
+    errors = [p for p in dataset.problems if p.kind == "error"] or list(dataset.problems)
+    lines = [head] + [f"  {p}" for p in errors[:shown]]
+    if len(errors) > shown:
+        counts = Counter(p.reason.split(":")[0].split(" (")[0] for p in errors[shown:])
+        common = ", ".join(f"{n} {reason}" for reason, n in counts.most_common(3))
+        lines.append(f"  ... and {len(errors) - shown} more ({common})")
+    if dataset.hint:
+        lines.append(f"  hint: {dataset.hint}")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

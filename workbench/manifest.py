@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from .audio import AudioDecodeError, Preprocessing, load_audio, probe
-from .dataset import AudioSource, Dataset, Problem, Utterance, is_true
+from .dataset import AudioSource, Dataset, Problem, Utterance, is_true, no_valid_rows_message
 from .errors import BadInputError
 from .tabular import JSONL_SUFFIXES, PROBLEM, read_table, read_text
 
-__all__ = ["LoadOptions", "load_dataset", "AUDIO_EXTENSIONS", "COLUMN_ALIASES"]
+__all__ = ["LoadOptions", "load_dataset", "no_valid_rows_message", "AUDIO_EXTENSIONS", "COLUMN_ALIASES"]
 
 NO_SPEECH_COLUMNS = ("no_speech", "nospeech", "is_no_speech")  # yes/true/1 marks a clip with no speech
 AUDIO_EXTENSIONS = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a")
@@ -203,7 +203,7 @@ def _build(
 
     slice_columns = tuple(c for c in ("accent", "language", "speaker") if columns[c]) + tuple(extras)
     candidates: list[tuple[int, Utterance]] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}  # utterance id -> (first row, its transcript)
     rows_read = 0
     for number, row in rows:
         rows_read += 1
@@ -220,9 +220,22 @@ def _build(
         utt_id = str(row.get(columns["id"], "")).strip() if columns["id"] else ""
         utt_id = utt_id or (audio_value.strip() if isinstance(audio_value, str) else audio.label or audio.path) or f"{row_label}-{number}"
         if utt_id in seen:
-            report(Problem(source, number, f"duplicate utterance id {utt_id!r} (first at {row_label} {seen[utt_id]})", field=columns["id"] or columns["audio"], utterance_id=utt_id))
+            first, first_reference = seen[utt_id]
+            if reference != first_reference:
+                # Two transcripts for one clip: at most one is right, so say which rows
+                # disagree instead of quietly scoring against the first.
+                report(
+                    Problem(
+                        source, number,
+                        f"conflicting duplicate of utterance id {utt_id!r}: {row_label} {first} has transcript {first_reference[:60]!r}, "
+                        f"{row_label} {number} has {reference[:60]!r} ({row_label} {first} is used)",
+                        field=columns["text"], utterance_id=utt_id,
+                    )
+                )
+            else:
+                report(Problem(source, number, f"duplicate utterance id {utt_id!r} (first at {row_label} {first})", field=columns["id"] or columns["audio"], utterance_id=utt_id))
             continue
-        seen[utt_id] = number
+        seen[utt_id] = (number, reference)
         no_speech = is_true(row.get(no_speech_column, "")) if no_speech_column else False
         if no_speech:
             # A no-speech clip (silence, noise) measures hallucination: its reference must be empty.
@@ -247,13 +260,30 @@ def _build(
 
     if options.language and "language" not in slice_columns:
         slice_columns = ("language",) + slice_columns
-    utterances = _check_audio(source, candidates, options, report, progress, columns["audio"])
+    utterances, not_found = _check_audio(source, candidates, options, report, progress, columns["audio"])
     # Text checks run before audio checks; report in row order, and in strict mode fail
     # on the earliest bad row, not on the first check that happened to run.
     problems.sort(key=lambda p: (p.row is not None, p.row or 0))
     if options.strict and problems:
         raise BadInputError(str(problems[0]))
-    return Dataset(source, tuple(utterances), tuple(problems), slice_columns, rows_read)
+    return Dataset(source, tuple(utterances), tuple(problems), slice_columns, rows_read, _path_hint(base_dir, not_found))
+
+
+def _path_hint(base_dir: Path, not_found: list[str]) -> str:
+    """The usual cause of many missing files: paths written relative to the folder the
+    manifest was made in (the working directory) rather than to the manifest's folder."""
+    cwd = Path.cwd().resolve()
+    if not not_found or cwd == base_dir:
+        return ""
+    relative = [label for label in not_found if label and not os.path.isabs(label)]
+    found_here = sum(1 for label in relative if (cwd / label).is_file())
+    if found_here * 2 <= len(not_found):
+        return ""
+    return (
+        f"audio paths are resolved relative to the manifest's folder ({base_dir}); {found_here} of the "
+        f"{len(not_found)} missing files exist relative to the current folder ({cwd}): write the paths "
+        "relative to the manifest's folder, or absolute"
+    )
 
 
 def _slice_value(value) -> str:
@@ -274,10 +304,11 @@ def _audio_source(value, base_dir: Path) -> AudioSource | None:
     return AudioSource(path=str(path), label=value)
 
 
-def _check_audio(source, candidates, options: LoadOptions, report, progress, audio_field: str) -> list[Utterance]:
-    """Measure each clip's duration and exclude missing, undecodable, too short or too long ones."""
+def _check_audio(source, candidates, options: LoadOptions, report, progress, audio_field: str) -> tuple[list[Utterance], list[str]]:
+    """Measure each clip's duration and exclude missing, undecodable, too short or too long
+    ones. Also returns the audio values (as written) of the files not found, for the hint."""
     if options.check_audio == "none":
-        return [u for _, u in candidates]
+        return [u for _, u in candidates], []
 
     full_decode = options.check_audio == "decode" or options.preprocessing.changes_duration
 
@@ -301,8 +332,11 @@ def _check_audio(source, candidates, options: LoadOptions, report, progress, aud
                 progress(done, total)
 
     kept = []
+    not_found = []
     for (number, utterance), result in zip(candidates, results):
         if isinstance(result, str):
+            if result == "file not found" and utterance.audio.path is not None:
+                not_found.append(utterance.audio.label)
             report(Problem(source, number, f"{result}: {utterance.audio.describe()}", field=audio_field, utterance_id=utterance.id))
             continue
         if result < options.min_duration_s:
@@ -314,4 +348,4 @@ def _check_audio(source, candidates, options: LoadOptions, report, progress, aud
         kept.append(
             Utterance(utterance.id, utterance.audio, utterance.reference, utterance.slices, round(result, 4), utterance.row)
         )
-    return kept
+    return kept, not_found

@@ -28,8 +28,16 @@ class Table:
 
 
 def read_text(path: Path) -> str:
-    """UTF-8 (with or without BOM), or a one-line error naming the file and line."""
+    """UTF-8 (with or without BOM), or a one-line error naming the file and line.
+
+    A UTF-16 or UTF-32 file (what some spreadsheet programs save as "Unicode text") is
+    named as such: decoded as UTF-8 it would be NUL bytes between letters, or fail on
+    its byte-order mark with a message about byte 0xff.
+    """
     raw = path.read_bytes()
+    wide = _wide_encoding(raw)
+    if wide:
+        raise BadInputError(f"{path}: file is {wide}; save it as UTF-8")
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -37,6 +45,24 @@ def read_text(path: Path) -> str:
         raise BadInputError(
             f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save the file as UTF-8"
         ) from None
+
+
+def _wide_encoding(raw: bytes) -> str | None:
+    """"UTF-16"/"UTF-32" (with how it shows) when the bytes are in one of them, else None."""
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    sample = raw[:4096]
+    if len(sample) < 4 or sample.count(0) < len(sample) // 4:
+        return None  # a stray NUL (a damaged byte) is not an encoding
+    # Latin text in UTF-16 has a NUL in every other byte: the high (or low) half of each unit.
+    halves = (sample[0::2].count(0) / max(1, len(sample[0::2])), sample[1::2].count(0) / max(1, len(sample[1::2])))
+    if max(halves) > 0.6 and min(halves) < 0.2:
+        return "UTF-16 (without a byte-order mark)"
+    if sample.count(0) > 0.6 * len(sample):
+        return "UTF-32 (without a byte-order mark)"
+    return None
 
 
 def read_table(path: Path) -> Table:
