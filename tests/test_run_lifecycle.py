@@ -12,7 +12,7 @@ import soundfile as sf
 
 from workbench.bootstrap import BootstrapOptions
 from workbench.evaluation import EvaluationOptions
-from workbench.runs import COVERAGE_RULE, make_identity, partition, score_stored, weights_fingerprint
+from workbench.runs import COVERAGE_RULE, make_identity, partition, score_stored
 from workbench.runstore import RunStore, StoredHypothesis
 from workbench.service import DataSelection, ScoreRequest, example_paths, rescore_run, score_hypotheses
 
@@ -84,18 +84,6 @@ def test_identity_ignores_key_order_and_sees_every_part():
     b = make_identity({"decoding": {"beam_size": 1}, "model": {"weights": "w1", "name": "base"}})
     assert a.digest == b.digest
     assert make_identity({"model": {"name": "base", "weights": "w2"}, "decoding": {"beam_size": 1}}).digest != a.digest
-
-
-def test_weights_fingerprint_changes_with_the_weights(tmp_path):
-    model = tmp_path / "model"
-    model.mkdir()
-    (model / "model.bin").write_bytes(b"\x00" * 64)
-    (model / "config.json").write_text("{}")
-    first = weights_fingerprint(model)
-    (model / "config.json").write_text('{"changed": 1}')  # not a weight file
-    assert weights_fingerprint(model) == first
-    (model / "model.bin").write_bytes(b"\x01" * 64)
-    assert weights_fingerprint(model) != first
 
 
 def test_claiming_is_one_transaction_and_never_reuses_another_identity(tmp_path):

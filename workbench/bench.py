@@ -21,7 +21,7 @@ from .diagnostics import HallucinationScore, LanguageIdScore
 from .errors import BadInputError
 from .evaluation import Evaluation, EvaluationOptions, Thresholds
 from .normalizers import get_normalizer
-from .runs import Claim, Coverage, claim, code_version, file_sha256, guarded, make_identity, rows_fingerprint, score_stored, store_scores, weights_fingerprint
+from .runs import Claim, Coverage, claim, code_version, file_sha256, guarded, make_identity, rows_fingerprint, score_stored, store_scores
 from .runstore import DEFAULT_WORKSPACE, RunStore
 from .service import DataSelection, Progress, SelectedData, data_facts, no_utterances_message, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
@@ -106,11 +106,6 @@ def strategy_config(info, options: tuple[tuple[str, str], ...]):
     return info.config_type()
 
 
-def _model_weights(model, backend: str):
-    path = {"faster-whisper": model.ct2_dir, "openai-whisper": model.openai_checkpoint, "transformers": model.hf_dir}.get(backend)
-    return weights_fingerprint(path)
-
-
 def applied_decoding(backend, options: DecodingOptions) -> dict:
     """The decoding options as the backend really applies them (it may cap the batch size)."""
     applied = getattr(backend, "applied_options", None)
@@ -133,6 +128,9 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
     model = resolve_model(request.model, request.backend, progress)
     backend = create_backend(request.backend, model, request.decoding)
     decoding = applied_decoding(backend, request.decoding)
+    # The weights by content: the same weights in another folder are the same model.
+    weights = (decoding.get("model") or {}).get("sha256")
+    decoding_identity = {k: v for k, v in decoding.items() if k != "model"}
     heldout = data.split.heldout_id if utterances == data.split.heldout else heldout_identity(utterances)
     normalizer = get_normalizer(request.evaluation.normalizer).id
     lexicon_info = lexicon_record(request.lexicon, lexicon) if request.lexicon and request.strategy != "baseline" else None
@@ -144,9 +142,9 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
         "part": request.selection.part,
         "strategy": {"name": request.strategy, "config": strategy_cfg,
                      "lexicon_sha256": lexicon_info["sha256"] if lexicon_info else None},
-        "model": {"name": request.model, "weights": _model_weights(model, request.backend)},
+        "model": {"name": request.model, "weights": weights},
         "backend": request.backend,
-        "decoding": decoding,
+        "decoding": decoding_identity,
         "normalizer": normalizer,
         "rung": request.rung,
         "code": code_version(),

@@ -11,13 +11,13 @@ and score runs through these functions; nothing else computes WER for a run.
 """
 
 from .coverage import COVERAGE_RULE, Coverage, is_no_speech, partition
-from .identity import RunIdentity, code_version, file_sha256, make_identity, rows_fingerprint, weights_fingerprint
+from .identity import RunIdentity, code_version, file_sha256, make_identity, rows_fingerprint
 from .lifecycle import Claim, claim, guarded
 from .scoring import RunScores, normalizer_notes, score_stored, store_scores
 
 __all__ = [
     "COVERAGE_RULE", "Coverage", "is_no_speech", "partition",
-    "RunIdentity", "code_version", "file_sha256", "make_identity", "rows_fingerprint", "weights_fingerprint",
+    "RunIdentity", "code_version", "file_sha256", "make_identity", "rows_fingerprint",
     "Claim", "claim", "guarded",
     "RunScores", "normalizer_notes", "score_stored", "store_scores",
     "DerivedRun", "derive_run", "lexicon_digest", "post_process_hypotheses",

@@ -3,8 +3,9 @@
 Two runs with the same identity would produce the same hypotheses, so a finished one may
 be reused and an unfinished one resumed. Any change to the data rows used, the held-out
 split, the strategy and its full configuration (lexicon content, prompt text), the model's
-weights, the backend and the decoding options as actually applied, the normalizer or the
-workbench's own code makes a new identity, and so a new run. The parts are stored with the
+weights (`workbench.models.model_fingerprint`), the backend and the decoding options as
+actually applied, the normalizer or the workbench's own code makes a new identity, and so
+a new run. The parts are stored with the
 run (`config["identity"]`) so `workbench runs show` and every report can say what they were.
 """
 
@@ -12,10 +13,9 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
-__all__ = ["RunIdentity", "make_identity", "rows_fingerprint", "file_sha256", "weights_fingerprint", "code_version"]
+__all__ = ["RunIdentity", "make_identity", "rows_fingerprint", "file_sha256", "code_version"]
 
 
 @dataclass(frozen=True)
@@ -63,29 +63,6 @@ def file_sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return "sha256:" + digest.hexdigest()
-
-
-_WEIGHT_SUFFIXES = (".bin", ".safetensors", ".pt", ".pth")
-_fingerprints: dict[tuple, str] = {}
-
-
-def weights_fingerprint(path: str | os.PathLike | None) -> str | None:
-    """A hash of a model's weight files (a folder's *.bin/*.safetensors/*.pt, or one file),
-    cached per (path, size, mtime) so repeated runs in one process hash once."""
-    if path is None:
-        return None
-    root = Path(path)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
-    if not files:
-        return None
-    key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    if key not in _fingerprints:
-        digest = hashlib.sha256()
-        for p in files:
-            digest.update(str(p.relative_to(root) if p != root else p.name).encode("utf-8"))
-            digest.update(file_sha256(p).encode("ascii"))
-        _fingerprints[key] = "sha256:" + digest.hexdigest()
-    return _fingerprints[key]
 
 
 def code_version() -> dict:
