@@ -14,8 +14,10 @@ held-out part of the demo corpus (baseline strategy, default decoding and scorin
 --limit). The block names the CPU and the instruction sets of the kernels that made the
 figures, the runs and the commit.
 
-    scripts/readme_figures.py --write    # rewrite every block from the stored runs (atomically)
-    scripts/readme_figures.py --check    # exit 1 with a diff when a block differs from the runs
+    scripts/readme_figures.py --write            # rewrite every block from the stored runs (atomically)
+    scripts/readme_figures.py --write --bench    # run `workbench bench` for each model first (the
+                                                 # one command after a change that moves the figures)
+    scripts/readme_figures.py --check            # exit 1 with a diff when a block differs from the runs
 
 The int8 kernels round differently on different instruction sets, so the figures depend
 on the CPU. --check is strict only when the runs were made on the CPU and kernels the
@@ -47,7 +49,7 @@ from workbench.runstore import RunStore  # noqa: E402
 from workbench.scoring import Scorecard, SliceScore, scorecard_from_dict  # noqa: E402
 
 DEMO_MANIFEST = REPO / "workbench" / "examples" / "demo" / "manifest.csv"
-WRITE_COMMAND = ".venv/bin/python scripts/readme_figures.py --write"
+WRITE_COMMAND = ".venv/bin/python scripts/readme_figures.py --write --bench"
 
 # Rows of the baseline table, in this order: overall, then these columns' slices in the
 # order their values first appear in the held-out part. Accent slices of other languages
@@ -314,13 +316,28 @@ def _made_on(lines: list[str]) -> tuple[str, str] | None:
     return None
 
 
-def run(readme: Path, workspace: Path, data: Path, mode: str, out=None) -> int:
+def bench(models: list[str], workspace: Path, data: Path) -> None:
+    """`workbench bench --model M` for each model, into `workspace` (an identical earlier run
+    is reused or resumed by the workbench itself)."""
+    import subprocess
+
+    for model in models:
+        command = [sys.executable, "-m", "workbench.cli", "bench", "--model", model, "--data", str(data), "--workspace", str(workspace)]
+        print("+ workbench " + " ".join(command[3:]), file=sys.stderr, flush=True)
+        done = subprocess.run(command, cwd=REPO)
+        if done.returncode != 0:
+            raise BadInputError(f"`workbench bench --model {model}` exited {done.returncode}; the README was not changed")
+
+
+def run(readme: Path, workspace: Path, data: Path, mode: str, out=None, run_bench: bool = False) -> int:
     out = out or sys.stdout
     if not readme.is_file():
         raise BadInputError(f"{readme}: no such file")
     text = readme.read_text(encoding="utf-8")
     lines = text.split("\n")
     blocks = find_blocks(lines, readme)
+    if run_bench:
+        bench(list(dict.fromkeys(m for b in blocks for m in b.models)), workspace, data)
     rendered = {b.start: render_baseline(block_runs(workspace, b.models, data)) for b in blocks}
     if mode == "write":
         new: list[str] = []
@@ -361,12 +378,13 @@ def main(argv: list[str] | None = None) -> int:
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--write", action="store_true", help="rewrite the README's figures blocks from the stored runs")
     mode.add_argument("--check", action="store_true", help="exit 1 with a diff when a block differs on the same CPU")
+    parser.add_argument("--bench", action="store_true", help="first run `workbench bench` for each model the blocks show")
     parser.add_argument("--readme", type=Path, default=REPO / "README.md", help="default: the repository's README.md")
     parser.add_argument("--workspace", type=Path, default=Path(".workbench"), help="run store folder (default .workbench)")
     parser.add_argument("--data", type=Path, default=DEMO_MANIFEST, help="the corpus the runs decoded (default: the demo corpus)")
     args = parser.parse_args(argv)
     try:
-        return run(args.readme, args.workspace, args.data, "write" if args.write else "check")
+        return run(args.readme, args.workspace, args.data, "write" if args.write else "check", run_bench=args.bench)
     except BadInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

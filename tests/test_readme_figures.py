@@ -167,3 +167,17 @@ def test_runs_record_the_cpu_and_the_kernels_ctranslate2_selects(monkeypatch):
     assert forced["numerics_env"]["CT2_FORCE_CPU_ISA"] == "GENERIC"
     monkeypatch.delenv("CT2_FORCE_CPU_ISA")
     assert kernels()["ctranslate2_isa"] == default
+
+
+def test_write_with_bench_makes_the_runs_it_needs(store, tmp_path, capsys):
+    manifest, _, _ = store
+    readme = _readme(tmp_path)
+    ws = tmp_path / "empty-ws"
+    args = ["--readme", str(readme), "--workspace", str(ws), "--data", str(manifest)]
+    assert figures.main(["--write", *args]) == 2  # no runs yet
+    assert figures.main(["--write", "--bench", *args]) == 0
+    capsys.readouterr()
+    with RunStore(ws) as s:
+        (only,) = s.runs()
+    assert only.status == "succeeded" and f"`{only.id}` (tiny.en)" in readme.read_text()
+    assert figures.main(["--check", *args]) == 0
