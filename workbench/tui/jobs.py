@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from ..backends import DecodingOptions
+import strategies
+
+from ..backends import DEFAULT_BACKEND, DecodingOptions
 from ..bench import BenchRequest, demo_manifest
 from ..errors import WorkbenchError
 from ..runstore import DEFAULT_WORKSPACE, RunStore
@@ -27,13 +29,9 @@ __all__ = [
     "format_eta",
 ]
 
-# The strategies the Strategies screen offers, with what each does (the registry's words).
-STRATEGY_CHOICES = (
-    ("baseline", "the model as it is"),
-    ("lexicon", "fix domain terms after decoding (fuzzy + phonetic)"),
-    ("prompt", "decoder prompt / hotwords built from the lexicon"),
-    ("lexicon+prompt", "both: prompt while decoding, then lexicon correction"),
-)
+# The strategies the Strategies screen offers, with what each does: read from the registry,
+# so a strategy added in one file appears here too.
+STRATEGY_CHOICES = strategies.choices()
 
 
 def demo_lexicon() -> str:
@@ -51,7 +49,7 @@ class TuiOptions:
     limit: int | None = None  # only the first N utterances of a part (quick runs, tests)
     config: str | None = None  # escalation config (TOML): targets, ladder, training
     allow_cpu: bool = False  # let the escalate action train without a GPU
-    backend: str = "faster-whisper"
+    backend: str = DEFAULT_BACKEND
     batch_size: int = 8
     threads: int = 0
 

@@ -3,6 +3,7 @@ any slice, and a strategy run with live progress that can be cancelled."""
 
 from __future__ import annotations
 
+import strategies
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -136,7 +137,7 @@ class StrategiesPane(Pane):
     def start_run(self, spec: str) -> None:
         options = self.wb.options
         lexicon = options.lexicon_path
-        if spec != "baseline" and lexicon is None:
+        if strategies.needs_lexicon(spec) and lexicon is None:
             self.notify(f"{spec} needs a lexicon: start with --lexicon FILE", severity="error")
             return
         request = ComparisonRequest(bench_request(options), (spec,), lexicon)
