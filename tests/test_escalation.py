@@ -145,8 +145,56 @@ def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):
     assert Path(lora["train"]["ct2_dir"], "model.bin").is_file()
     # decode parity: the tuned transformers model and its CTranslate2 export on the same clips
     parity = lora["parity"]
-    assert parity["utterances"] == 3 and 0 <= parity["identical"] <= 3
+    assert parity["ct2_run"] == lora["run"] and parity["transformers_run"] not in (lora["run"], baseline["run"])
     assert parity["ct2_wer"] == pytest.approx(overall["wer"])
+    from workbench.normalizers import get_normalizer
+    from workbench.runstore import RunStore
+    from workbench.scoring import scorecard_from_dict
+
+    with RunStore(str(tmp_path / "ws")) as store:
+        hf_run = store.run(parity["transformers_run"])
+        # the other side of the comparison is the trained model itself, decoded by transformers
+        assert hf_run.config["backend"] == "transformers" and hf_run.config["model"] == lora["train"]["model_dir"]
+        assert store.run(lora["run"]).config["model"] == lora["train"]["ct2_dir"]
+        normalize = get_normalizer(hf_run.normalizer)
+        ct2 = {h.id: normalize(h.hypothesis, h.language) for h in store.hypotheses(lora["run"])}
+        hf = {h.id: normalize(h.hypothesis, h.language) for h in store.hypotheses(hf_run.id)}
+        stored_wer = scorecard_from_dict(store.scores(hf_run.id)[hf_run.normalizer]).overall.wer
+    assert ct2.keys() == hf.keys() and parity["utterances"] == len(ct2) == 3
+    assert parity["identical"] == sum(ct2[i] == hf[i] for i in ct2)  # counted on the stored transcripts
+    assert parity["transformers_wer"] == pytest.approx(100.0 * stored_wer)
+
+
+def test_the_cheap_rungs_with_a_lexicon_through_the_cli(tmp_path, capsys):
+    """baseline, lexicon, prompt, lexicon+prompt on real tiny.en transcripts, lexicon
+    misrecognitions mined from the train part; an out-of-reach target exhausts the ladder.
+    The bootstrap is off: the ladder says so, and no rung has an interval."""
+    lexicon = Path(demo_manifest()).parent / "lexicon.csv"
+    config = tmp_path / "c.toml"
+    config.write_text('ladder = ["baseline", "lexicon", "prompt", "lexicon+prompt"]\n[targets]\nmax_wer = 0.1\n')
+    code, report = escalate(tmp_path, "--data", str(small_manifest(tmp_path, train=4, heldout=3)), "--config", str(config),
+                            "--lexicon", str(lexicon), "--limit", "3", "--bootstrap", "0", "--max-regression", "50")
+    printed = capsys.readouterr().out
+    assert "bootstrap off (--bootstrap 0)" in printed and "every rise above max_regression (50 points)" in printed
+    rungs = report["rungs"]
+    assert [r["rung"] for r in rungs] == ["baseline", "lexicon", "prompt", "lexicon+prompt"]
+    assert [r["action"] for r in rungs] == ["next", "next", "next", "exhausted"] and not report["skipped"]
+    assert len({r["run"] for r in rungs}) == 4  # each rung is its own stored run
+    assert all(s["change_low"] is None for r in rungs[1:] for s in r["slices"])
+    assert report["final"]["action"] == "exhausted" and not report["final"]["met"]
+    assert report["final"]["rung"] in [r["rung"] for r in rungs if not r["guard"]]  # never one the guard rejected
+    for r in rungs:
+        assert any("0.1% target" in m for m in r["misses"]) and all(s["utterances"] <= 3 for s in r["slices"])
+    regressed = bool(rungs[-1]["guard"]) or " rose " in report["final"]["explanation"]
+    assert code == (ExitCode.REGRESSION if regressed else ExitCode.THRESHOLD_MISSED)
+    from workbench.runstore import RunStore
+
+    with RunStore(str(tmp_path / "ws")) as store:
+        lexicon_run = store.run(rungs[1]["run"])
+        assert lexicon_run.config.get("base_run") == rungs[0]["run"]  # post-processing of the baseline's transcripts
+        for r in rungs[2:]:  # the prompt rungs decoded with the lexicon's terms, stored per utterance
+            for h in store.hypotheses(r["run"]):
+                assert "metoprolol" in (h.extra.get("hotwords") or h.extra.get("prompt") or "")
 
 
 def test_workbench_train_fine_tunes_the_decoder_alone_and_exports(tmp_path, capsys):

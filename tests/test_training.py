@@ -246,3 +246,32 @@ def test_the_tuned_model_is_scored_by_the_normal_path_and_its_output_changed(lor
         after = {h.id: h.hypothesis for h in store.hypotheses(tuned.run_id)}
         assert store.run(tuned.run_id).config["model"] == result.ct2_dir
     assert before.keys() == after.keys() and before != after
+
+
+def test_early_stopping_exports_the_best_checkpoint_not_the_last(tmp_path, english_train_clips):
+    """Validation every step, patience 1: training stops at the first validation that does
+    not beat the best, and the model exported is the best checkpoint's (by validation WER),
+    not the last one's. A learning rate this small leaves the transcripts, hence the WER,
+    unchanged, so the second validation does not improve: best step 1, stopped at step 2."""
+    from safetensors.torch import load_file
+
+    options = TrainingOptions(
+        max_steps=6, batch_size=2, grad_accum=1, eval_steps=1, validation_fraction=0.25, early_stopping_patience=1,
+        learning_rate=1e-7, warmup_ratio=0.0, gradient_checkpointing=False, generation_max_length=48,
+        augment=AugmentOptions(noise_prob=0.0, gain_prob=0.0),
+    )
+    out = tmp_path / "early"
+    result = train(TrainRequest("lora", "tiny.en", english_train_clips, str(out), options, allow_cpu=True))
+    evaluations = [(h["step"], h["eval_wer"]) for h in result.history if "eval_wer" in h]
+    best_wer = min(w for _, w in evaluations)
+    best_step = next(step for step, w in evaluations if w == best_wer)  # a tie is no improvement: the first stays best
+    assert result.steps < options.max_steps  # stopped early
+    assert result.steps == evaluations[-1][0] == best_step + options.early_stopping_patience
+    assert (result.best_step, result.best_validation_wer) == (best_step, best_wer)
+    exported = load_file(str(out / "adapter" / "adapter_model.safetensors"))
+    best = load_file(str(out / "checkpoints" / f"checkpoint-{best_step}" / "adapter_model.safetensors"))
+    last = load_file(str(out / "checkpoints" / f"checkpoint-{result.steps}" / "adapter_model.safetensors"))
+    assert exported.keys() == best.keys() == last.keys() and exported
+    assert all(torch.equal(exported[k], best[k]) for k in exported)
+    assert any(not torch.equal(exported[k], last[k]) for k in exported)  # the last step did change the weights
+    assert read_record(out)["best_step"] == best_step
