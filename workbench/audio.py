@@ -228,8 +228,9 @@ def _seconds(frames: int, rate: int) -> str:
 # --------------------------------------------------------------------------- decoding
 
 
-def _read_all(source: AudioSource, blocksize: int = 1 << 16) -> tuple[list[np.ndarray], str | None]:
-    """Blocks of float32 frames read in order, and what stopped the read early, if anything.
+def _read_all(f: soundfile.SoundFile, blocksize: int = 1 << 16) -> tuple[list[np.ndarray], str | None]:
+    """Blocks of float32 frames read in order from an open file, and what stopped the read
+    early, if anything.
 
     libsndfile's own read call is used: it returns the frames decoded before an error (so
     the error has a position) and a short count at the end of a stream of unknown length.
@@ -239,32 +240,31 @@ def _read_all(source: AudioSource, blocksize: int = 1 << 16) -> tuple[list[np.nd
     blocks: list[np.ndarray] = []
     try:
         from soundfile import _ffi, _snd
-    except ImportError:  # a soundfile without its cffi handles: the public API, less exact
-        return _read_all_public(source, blocksize)
+
+        handle = f._file
+    except (ImportError, AttributeError):  # a soundfile without these internals: less exact
+        return _read_all_public(f, blocks)
     try:
-        with soundfile.SoundFile(_open(source)) as f:
-            while True:
-                out = np.empty((blocksize, f.channels), dtype=np.float32)
-                count = _snd.sf_readf_float(f._file, _ffi.cast("float *", out.ctypes.data), blocksize)
-                if count > 0:
-                    blocks.append(out[:count])
-                if _snd.sf_error(f._file):
-                    return blocks, _ffi.string(_snd.sf_strerror(f._file)).decode("utf-8", "replace")
-                if count < blocksize:
-                    return blocks, None
+        while True:
+            out = np.empty((blocksize, f.channels), dtype=np.float32)
+            count = _snd.sf_readf_float(handle, _ffi.cast("float *", out.ctypes.data), blocksize)
+            if count > 0:
+                blocks.append(out[:count])
+            if _snd.sf_error(handle):
+                return blocks, _ffi.string(_snd.sf_strerror(handle)).decode("utf-8", "replace")
+            if count < blocksize:
+                return blocks, None
     except Exception as exc:  # libsndfile raises its own error type for every failure
         return blocks, str(exc) or "decoder error"
 
 
-def _read_all_public(source: AudioSource, blocksize: int) -> tuple[list[np.ndarray], str | None]:
-    blocks: list[np.ndarray] = []
+def _read_all_public(f: soundfile.SoundFile, blocks: list[np.ndarray]) -> tuple[list[np.ndarray], str | None]:
     try:
-        with soundfile.SoundFile(_open(source)) as f:
-            while True:
-                block = f.read(min(blocksize, _BLOCK), dtype="float32", always_2d=True)
-                if not len(block):
-                    return blocks, None
-                blocks.append(block)
+        while True:
+            block = f.read(_BLOCK, dtype="float32", always_2d=True)
+            if not len(block):
+                return blocks, None
+            blocks.append(block)
     except Exception as exc:
         return blocks, str(exc) or "decoder error"
 
@@ -294,15 +294,15 @@ def _decode(source: AudioSource) -> tuple[np.ndarray, int]:
     if fmt is None:
         raise _not_audio(source, head)
     try:
-        with soundfile.SoundFile(_open(source)) as f:
-            rate, frames = f.samplerate, f.frames
-            header_fmt = f.format
+        f = soundfile.SoundFile(_open(source))
     except Exception as exc:
         return _decode_fallback(source, fmt, exc)
+    with f:
+        rate, frames = f.samplerate, f.frames
+        blocks, error = _read_all(f)
     declared = frames if 0 <= frames < _UNKNOWN_FRAMES else None
-    if fmt == "WAV" or header_fmt == "WAV":
+    if fmt == "WAV":
         declared = _wav_declared_frames(source) or declared
-    blocks, error = _read_all(source)
     decoded = sum(len(b) for b in blocks)
     if error is not None:
         if declared is not None and decoded < declared and not _tail_readable(source, declared):
