@@ -227,3 +227,14 @@ def test_options_built_in_python_are_validated_and_canonical():
 def test_dumped_strings_are_valid_toml_even_with_control_characters():
     config = EscalationConfig(model="odd\tname\x7f\"\\")
     assert tomllib.loads(dump_config(config))["model"] == "odd\tname\x7f\"\\"
+
+
+def test_every_problem_of_a_config_is_reported_at_once(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[targets]\nmax_werr = 5\n[training]\nmax_steps = -3\nbatch_sise = 2\n[nonsense]\nx = 1\n")
+    with pytest.raises(BadInputError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert "\n" not in message and "problems:" in message
+    # Before, only the first one was named; now all four are.
+    assert "max_werr" in message and "batch_sise" in message and "nonsense" in message and "max_steps" in message

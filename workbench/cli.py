@@ -753,9 +753,13 @@ def cmd_train(args) -> int:
     config = load_config(args.config) if args.config else EscalationConfig()
     data = args.data or config.data or str(demo_manifest())
     selection = DataSelection(data, None, "train", _load_options(args), SplitOptions(args.fraction, args.seed))
-    utterances = select_data(selection, ConsoleProgress()).utterances
+    selected = select_data(selection, ConsoleProgress())
+    utterances = selected.utterances
+    # The held-out part of the same split travels with the request, so the training record
+    # names it and an overlap (by id) is refused before anything loads.
     request = TrainRequest(args.method, args.model or config.model, tuple(utterances), args.out, config.training,
-                           allow_cpu=args.allow_cpu, resume=not args.fresh)
+                           allow_cpu=args.allow_cpu, resume=not args.fresh, heldout_id=selected.split.heldout_id,
+                           heldout_ids=tuple(u.id for u in selected.split.heldout))
     with _graceful_interrupt() as cancel:
         result = train(request, ConsoleProgress(), _print_train_event, cancel)
     if result is None:  # not the main process of a multi-GPU launch

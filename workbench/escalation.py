@@ -28,6 +28,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+import strategies
+
 from .atomic import write_text_atomic
 from .bench import BenchRequest, BenchResult, run_bench
 from .escalation_config import EscalationConfig, Targets, dump_config
@@ -134,11 +136,16 @@ def run_escalation(
     skipped = []
     cheap = [r for r in ladder if r not in TRAINING_RUNGS]
     if config.lexicon is None:
-        needs_lexicon = [r for r in cheap if r != "baseline"]
+        needs_lexicon = [r for r in cheap if strategies.needs_lexicon(r)]
         if needs_lexicon:
             skipped.append(f"{', '.join(needs_lexicon)}: no lexicon in the config")
-            cheap = ["baseline"]
+            cheap = [r for r in cheap if r not in needs_lexicon]
     ladder = tuple(r for r in ladder if r in cheap or r in TRAINING_RUNGS)
+    # Misrecognitions are mined from the TRAIN part; a --test manifest without --data has none,
+    # so the lexicon rungs run on the lexicon as written (and say so) instead of failing.
+    can_mine = request.bench.selection.data is not None
+    if config.lexicon is not None and not can_mine and any("lexicon" in r for r in cheap):
+        say("no train part (--test without --data): the lexicon is used as written, no misrecognitions are mined")
 
     from .strategy_runs import ComparisonRequest, run_comparison
 
@@ -147,7 +154,7 @@ def run_escalation(
     def score_rung(rung: str):
         # One rung at a time, so a rung the ladder never reaches is never decoded; the
         # baseline's transcripts are decoded once and reused (BenchRequest.reuse).
-        mine = config.lexicon is not None and "lexicon" in rung
+        mine = can_mine and config.lexicon is not None and "lexicon" in rung
         comparison = run_comparison(ComparisonRequest(bench, (rung,), config.lexicon, mine=mine), progress, cancel)
         return {o.spec: o for o in comparison.outcomes}[rung].result
 

@@ -18,6 +18,8 @@ import typing
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
+import strategies
+
 from .errors import BadInputError
 
 __all__ = [
@@ -34,7 +36,8 @@ __all__ = [
     "default_config_text",
 ]
 
-LADDER = ("baseline", "lexicon", "prompt", "lexicon+prompt", "lora", "full")  # cheapest first
+# Cheapest first: the cheap rungs as the strategy registry orders them, then training.
+LADDER = (*strategies.ladder(), "lora", "full")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # transformers' lr_scheduler_type values that need no extra arguments.
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt")
@@ -334,28 +337,41 @@ def _toml_error(message: str, text: str) -> str:
     return message
 
 
-def _build(cls, data: dict, table: tuple[str, ...], path: Path):
-    """Construct dataclass `cls` from a TOML table, refusing unknown keys by name."""
+def _build(cls, data: dict, table: tuple[str, ...], path: Path, errors: list[str] | None = None):
+    """Construct dataclass `cls` from a TOML table, refusing unknown keys by name. Every
+    problem of every table is collected and reported together (one line), so a user fixes a
+    config in one pass instead of one error per run."""
+    top = errors is None
+    errors = [] if top else errors
     hints = typing.get_type_hints(cls)
     where = f"[{'.'.join(table)}] " if table else ""
     kwargs = {}
     for key, value in data.items():
         if key not in hints:
-            raise BadInputError(f"{path}: {where}{_unknown(key, value, cls, table)}")
+            errors.append(f"{where}{_unknown(key, value, cls, table)}")
+            continue
         sub = hints[key]
         if is_dataclass(sub):
             if not isinstance(value, dict):
                 name = ".".join(table + (key,))
-                raise BadInputError(f"{path}: {where}{key}: must be a table ([{name}]), got {value!r}")
-            kwargs[key] = _build(sub, value, table + (key,), path)
+                errors.append(f"{where}{key}: must be a table ([{name}]), got {value!r}")
+                continue
+            built = _build(sub, value, table + (key,), path, errors)
+            if built is not None:
+                kwargs[key] = built
         elif isinstance(value, dict):
-            raise BadInputError(f"{path}: {where}{key}: must be a single value, not a table")
+            errors.append(f"{where}{key}: must be a single value, not a table")
         else:
             kwargs[key] = value
+    result = None
     try:
-        return cls(**kwargs)
-    except ValueError as exc:
-        raise BadInputError(f"{path}: {where}{exc}") from None
+        result = cls(**kwargs)
+    except (ValueError, TypeError) as exc:
+        errors.append(f"{where}{exc}")
+    if top and errors:
+        count = f"{len(errors)} problems: " if len(errors) > 1 else ""
+        raise BadInputError(f"{path}: {count}" + "; ".join(errors))
+    return result
 
 
 def _unknown(key: str, value, cls, table: tuple[str, ...]) -> str:

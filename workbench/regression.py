@@ -133,7 +133,24 @@ def _run_info(record: RunRecord, hyps: Sequence[StoredHypothesis]) -> dict:
         "identity": ((config.get("identity") or {}).get("digest")),
         "identity_parts": ((config.get("identity") or {}).get("parts")),
         "git_commit": record.git_commit,
+        "training_overlap": _training_overlap(config.get("model"), hyps),
     }
+
+
+def _training_overlap(model: str | None, hyps: Sequence[StoredHypothesis]) -> int | None:
+    """For a trained model's run: how many of its scored utterances the model was trained or
+    validated on (by id, from the record training writes beside the model). 0 is the only
+    acceptable answer; None when the run's model was not trained by the workbench."""
+    from pathlib import Path
+
+    from .training_record import leakage_overlap, read_record, training_output
+
+    if training_output(model) is None:
+        return None
+    record = read_record(Path(model).parent)
+    if record is None:
+        return None
+    return leakage_overlap(record, [h.id for h in hyps])
 
 
 # ----------------------------------------------------------------------------- the report

@@ -124,6 +124,11 @@ class ScoreResult:
 
 def no_utterances_message(selection: DataSelection, data: SelectedData) -> str:
     """Why there is nothing to run on, with the reasons the rows were excluded."""
+    from .dataset import no_valid_rows_message
+
+    empty = [d for d in data.datasets if not d.utterances and d.rows_read]
+    if empty:  # every row of a file was excluded: its reasons and the usual cause's hint
+        return no_valid_rows_message(empty[0])
     where = selection.test or selection.data
     part = "" if selection.part == "all" else f" {selection.part}-part"
     reasons = [str(p) for p in data.problems if p.kind == "error"][:5]
@@ -145,7 +150,9 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
     matched, match_problems = match_hypotheses(hyps, data.utterances)
     hyp_problems = tuple(hyps.problems) + tuple(match_problems)
     if not matched:
-        raise BadInputError(_no_match_message(request.hypotheses, hyps, data))
+        from .hypotheses import match_report, no_match_message
+
+        raise BadInputError(no_match_message(match_report(hyps, data.utterances), data.utterances))
     if request.strict and hyp_problems:
         raise BadInputError(str(hyp_problems[0]))
     columns = request.evaluation.slice_columns or default_slice_columns(data.utterances, data.slice_columns)
@@ -212,15 +219,6 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
         **scores.to_dict(),
     }
     return ScoreResult(run_id, scores.evaluation, data, hyp_problems, scores.missed, report, scores)
-
-
-def _no_match_message(path: str, hyps, data: SelectedData) -> str:
-    """Zero matched keys: say so with an example of each side, the usual cause is a key column."""
-    keys = list(hyps.by_key)
-    ids = [u.id for u in data.utterances]
-    example = f" (e.g. hypothesis key {keys[0]!r}, utterance id {ids[0]!r})" if keys and ids else ""
-    return (f"{path}: none of its {len(keys)} hypothesis keys matches one of the {len(ids)} utterance ids{example}; "
-            "hypotheses are matched by the manifest's id column (or the audio path as written when it has none)")
 
 
 def finish_scored_run(store: RunStore, run_id: str, evaluation: Evaluation, missed, timings: dict, summary: dict):

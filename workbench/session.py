@@ -21,6 +21,7 @@ import jiwer
 
 from .atomic import write_text_atomic
 from .errors import BadInputError
+from .training_record import training_output
 from .evaluation import EvaluationOptions
 from .normalizers import get_normalizer
 from .runstore import RunRecord, RunStore
@@ -94,8 +95,8 @@ def latest_baseline(workspace: str, with_later_runs: bool = False) -> str | None
     runs = list_runs(workspace)
     for run in runs:
         if not (run.kind == "bench" and run.status == "succeeded" and run.base_run is None
-                and run.part in (None, "heldout") and run.label == run.model):
-            continue
+                and run.part in (None, "heldout") and run.label == run.model and training_output(run.model) is None):
+            continue  # a trained model's run is a candidate, never the baseline
         if not with_later_runs or any(o.id != run.id and o.status == "succeeded" and o.created_at >= run.created_at
                                       and o.heldout_id == run.heldout_id for o in runs):
             return run.id

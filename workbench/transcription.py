@@ -60,9 +60,11 @@ def transcribe_into_run(
             try:
                 samples = load_audio(u.audio, preprocessing)
             except AudioDecodeError as exc:
-                problem = Problem(u.audio.describe(), u.row, str(exc), field="audio", utterance_id=u.id)
+                # The reason alone (the Problem names the file): "truncated: header says 4.20 s, decoded 2.10 s".
+                reason = getattr(exc, "reason", None) or str(exc)
+                problem = Problem(u.audio.describe(), u.row, reason, field="audio", utterance_id=u.id)
                 failed.append(problem)
-                store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": str(exc)})])
+                store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": reason})])
                 continue
             audio_s += len(samples) / preprocessing.sample_rate
             fields = overrides(u) if overrides else {}
