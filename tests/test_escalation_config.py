@@ -238,3 +238,17 @@ def test_every_problem_of_a_config_is_reported_at_once(tmp_path):
     assert "\n" not in message and "problems:" in message
     # Before, only the first one was named; now all four are.
     assert "max_werr" in message and "batch_sise" in message and "nonsense" in message and "max_steps" in message
+
+
+def test_strategy_options_come_from_a_strategies_table_and_round_trip(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[strategies.prompt]\nmax_tokens = 100\n")
+    config = load_config(path)
+    assert dict(config.strategies) == {"prompt.max_tokens": 100}
+    again = tmp_path / "again.toml"
+    again.write_text(dump_config(config))
+    assert load_config(again) == config
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[strategies.prompt]\nmax_tokenz = 1\n")
+    with pytest.raises(BadInputError, match="max_tokenz"):
+        load_config(bad)

@@ -626,6 +626,9 @@ def cmd_escalate(args) -> int:
                  if v is not None}
     config = _replace(config, targets=_replace(targets, **overrides), model=args.model or config.model,
                       lexicon=args.lexicon or config.lexicon)
+    # Strategy options: the config's [strategies] table, then --set (the command line wins).
+    if config.strategies:
+        args.strategy_options = [*config.strategies, *(getattr(args, "strategy_options", None) or [])]
     if args.data is None and args.test is None and config.data:
         args.data = config.data
     args.model = config.model

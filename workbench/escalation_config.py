@@ -263,8 +263,13 @@ class EscalationConfig:
     data: str | None = None  # manifest path (or hf:NAME); None: the embedded demo corpus
     training: TrainingOptions = field(default_factory=TrainingOptions)
     retention: str | None = None  # optional separate retention manifest, resolved like data
+    # Strategy options, as `--set` takes them: [strategies.lexicon] fuzzy_threshold = 85, or
+    # "prompt.max_tokens" = 100 (checked against the registry's config dataclasses).
+    strategies: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.strategies, dict):
+            _set(self, "strategies", tuple(sorted(strategies.overrides_from_toml(self.strategies, "[strategies]").items())))
         if not isinstance(self.targets, Targets):
             raise ValueError(f"targets: must be Targets, got {self.targets!r}")
         if not isinstance(self.training, TrainingOptions):
@@ -359,7 +364,7 @@ def _build(cls, data: dict, table: tuple[str, ...], path: Path, errors: list[str
             built = _build(sub, value, table + (key,), path, errors)
             if built is not None:
                 kwargs[key] = built
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and not (cls is EscalationConfig and key == "strategies"):
             errors.append(f"{where}{key}: must be a single value, not a table")
         else:
             kwargs[key] = value
@@ -506,6 +511,8 @@ def _dump_table(obj, table: tuple[str, ...], lines: list[str]) -> None:
         if is_dataclass(hints[f.name]):
             subtables.append(f.name)
             continue
+        if not table and f.name == "strategies":
+            continue  # written as its own [strategies] table, last
         value = getattr(obj, f.name)
         if dotted in _KEY_COMMENTS:
             lines.append(f"# {_KEY_COMMENTS[dotted]}")
@@ -520,6 +527,9 @@ def _dump_table(obj, table: tuple[str, ...], lines: list[str]) -> None:
         lines.extend(f"# {line}" for line in _TABLE_COMMENTS.get(".".join(dotted), ()))
         lines.append(f"[{'.'.join(dotted)}]")
         _dump_table(getattr(obj, name), dotted, lines)
+    if not table and isinstance(obj, EscalationConfig):
+        lines += ["", "# Strategy options, as --set takes them: \"lexicon.fuzzy_threshold\" = 85", "[strategies]"]
+        lines += [f"{_toml_string(key)} = {_toml_value(value)}" for key, value in obj.strategies]
 
 
 def _toml_value(value) -> str:

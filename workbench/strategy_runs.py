@@ -123,7 +123,8 @@ def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, post
     from dataclasses import asdict
 
     bench = request.bench
-    configs = {info.name: strategy_config(info, bench.strategy_options if len(posts) == 1 else ()) for info in posts}
+    # Each step takes the --set / [strategies] options that name it (or a field it has).
+    configs = {info.name: strategy_config(info, bench.strategy_options) for info in posts}
     steps = [info.factory(configs[info.name], lexicon) for info in posts]
     with RunStore(bench.workspace) as store:
         derived = derive_run(store, base.run_id, spec, steps, {k: asdict(v) for k, v in configs.items()}, lexicon, lexicon_info,
