@@ -56,3 +56,18 @@ def test_escalate_with_a_test_manifest_runs_the_lexicon_rung_without_a_train_par
     summary = json.loads((out / "escalation.json").read_text())
     assert [r["rung"] for r in summary["rungs"]] == ["baseline", "lexicon"]
     assert summary["final"]["rung"] == "lexicon" and (code == ExitCode.OK) == summary["final"]["met"]
+
+
+def test_an_unparsable_hypothesis_row_is_missing_not_all_deletions(tmp_path, capsys):
+    lines = (MINI / "hypotheses.jsonl").read_text().splitlines()
+    broken = json.loads(lines[0])["id"]
+    hyps = tmp_path / "hyps.jsonl"
+    hyps.write_text("\n".join(['{"id": ' + json.dumps(broken) + ', "hypothesis": "cut off'] + lines[1:]) + "\n")
+    code = main(["score", "--data", str(MINI / "manifest.csv"), "--hyp", str(hyps), "--workspace", str(tmp_path / "ws"),
+                 "--json", str(tmp_path / "r.json")])
+    out = capsys.readouterr().out
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert code == ExitCode.OK
+    assert report["coverage"]["missing"] == 1 and broken in report["coverage"]["missing_examples"]
+    assert report["scores"]["normalized"]["overall"]["utterances"] == len(lines) - 1
+    assert "1 without a hypothesis excluded" in out and f"{hyps.name}:1" in out
