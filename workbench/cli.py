@@ -259,7 +259,38 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--limit", type=int, metavar="N", help="only the first N utterances of a part (quick runs)")
     tui.add_argument("--config", metavar="TOML", help="escalation targets, ladder and training settings")
     tui.add_argument("--allow-cpu", action="store_true", help="let the escalate action train without a GPU (small runs)")
+    _review_parser(commands)
     return parser
+
+
+def _review_parser(commands) -> None:
+    review = commands.add_parser(
+        "review",
+        help="the review queue of a run (least likely correct first) and what reviewing it is worth; `review import` stores corrections",
+        description="workbench review RUN: the run's speech transcripts ordered by calibrated confidence, least likely "
+        "correct first, and, simulated on the references, the WER after reviewing the queue's head against a random "
+        "order and the oracle, per slice. Confidence is calibrated on the newest train-part run of the same split and "
+        "model (never on the run reviewed). workbench review import CORRECTIONS --run RUN: a reviewer's corrections "
+        "(JSONL or CSV of utterance_id,text, or a Label Studio JSON export) as a new run derived from RUN, scored like "
+        "any run; every row is checked first and nothing is stored when one is bad.",
+    )
+    review.add_argument("run", metavar="RUN|import", help="the run to review (id, unique prefix or 'latest'), or `import`")
+    review.add_argument("corrections", nargs="?", metavar="CORRECTIONS", help="with `import`: the corrections file")
+    review.add_argument("--run", dest="import_run", metavar="RUN", help="with `import`: the run the corrections are of")
+    review.add_argument("--to-manifest", metavar="PATH", help="with `import`: also write the reviewed utterances as a manifest CSV for training data")
+    review.add_argument("--budget", default="20%", metavar="20%|N|MINUTES",
+                        help="what a reviewer can do: a share of the utterances (20%%, the default), a count (50) or minutes of audio (12min)")
+    review.add_argument("--export", metavar="PATH", help="write the queue within the budget for reviewers (format from --format, else the suffix)")
+    review.add_argument("--format", choices=("jsonl", "csv", "labelstudio"), help="export format (default: .csv -> csv, .json -> labelstudio, else jsonl)")
+    review.add_argument("--calibrate-on", metavar="TRAIN_RUN", help="the train-part run to calibrate the confidence on (default: the newest of the same split and model)")
+    review.add_argument("--calibration", choices=("logistic", "isotonic"), default="logistic", help="calibration method (default logistic)")
+    review.add_argument("--suspect-confidence", type=float, default=0.9, metavar="P",
+                        help="a transcript at least this confident that still disagrees with its reference is a suspect reference (default 0.9)")
+    review.add_argument("--show", type=int, default=10, metavar="N", help="queue items and suspects to print (default 10)")
+    review.add_argument("--json", metavar="PATH", help="the review report as JSON")
+    review.add_argument("--markdown", metavar="PATH", help="the review report as Markdown")
+    review.add_argument("--html", metavar="PATH", help="the review report as one self-contained HTML file with the curve")
+    review.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
 
 
 # ------------------------------------------------------------------------- commands
@@ -774,6 +805,121 @@ def cmd_train(args) -> int:
     return ExitCode.OK
 
 
+def cmd_review(args) -> int:
+    if args.run == "import":
+        return cmd_review_import(args)
+    for name in ("corrections", "import_run", "to_manifest"):
+        if getattr(args, name):
+            flag = "CORRECTIONS" if name == "corrections" else "--" + name.replace("import_", "").replace("_", "-")
+            raise BadInputError(f"{flag}: only with `workbench review import CORRECTIONS --run RUN`")
+    from .atomic import check_writable
+    from .review import parse_budget, review_report, review_run
+    from .review_io import export_queue
+    from .reports_html import render_review_html
+    from .reports_markdown import render_review_markdown
+
+    if not 0 <= args.suspect_confidence <= 1:
+        raise BadInputError(f"--suspect-confidence: expected a probability in [0, 1], got {args.suspect_confidence:g}")
+    budget = parse_budget(args.budget)
+    _check_outputs(args, workspace_reports=True)
+    if args.export:
+        check_writable(args.export)
+    analysis = review_run(args.workspace, args.run, budget, args.calibrate_on, args.calibration,
+                          suspect_confidence=args.suspect_confidence)
+    report = review_report(args.workspace, analysis.run_id, budget, analysis=analysis, head=max(args.show, 20))
+    _print_review(analysis, args.show)
+    if args.export:
+        items = analysis.queue.within(budget)
+        fmt = args.format
+        path = export_queue(items, args.export, fmt, run_id=analysis.run_id)
+        print(f"\nexported {len(items)} utterances (the queue within the budget, in queue order) to {path}")
+    stem = Path(args.workspace) / "reports" / f"review-{analysis.run_id}"
+    explicit = args.json or args.markdown or args.html
+    paths = {"json": args.json or (None if explicit else f"{stem}.json"),
+             "markdown": args.markdown or (None if explicit else f"{stem}.md"),
+             "html": args.html or (None if explicit else f"{stem}.html")}
+    if paths["json"]:
+        write_json(paths["json"], report)
+    if paths["markdown"]:
+        write_markdown(paths["markdown"], render_review_markdown(report))
+    if paths["html"]:
+        write_markdown(paths["html"], render_review_html(report))
+    print("wrote " + ", ".join(p for p in paths.values() if p))
+    return ExitCode.OK
+
+
+def _print_review(a, show: int) -> None:
+    queue, overall = a.queue, a.slices[0]
+    excluded = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in queue.excluded.items() if n)
+    print(f"run {a.run_id}: {len(queue.items)} speech utterances with a hypothesis queued"
+          + (f" ({excluded} not queued: the coverage rule)" if excluded else "") + f"; normalizer {a.normalizer}")
+    cal = queue.calibrator
+    if cal.calibrated:
+        print(f"confidence: P(correct), {cal.method} calibration on train-part run {cal.fitted_on} ({cal.utterances} utterances)")
+    else:
+        print(f"confidence: uncalibrated ({cal.reason})")
+    for note in queue.notes:
+        print(f"note: {note}")
+    minutes = f", {a.reviewed_minutes:.1f} min of audio" if a.reviewed_minutes is not None else ""
+    print(f"budget: {a.budget.describe()} = {a.reviewed} utterances{minutes}\n")
+    print(f"{'rank':>4}  {'conf':>5}  {'utterance':<28}  hypothesis")
+    for item in queue.items[:show]:
+        label = item.utterance_id if len(item.utterance_id) <= 28 else "…" + item.utterance_id[-27:]
+        print(f"{item.rank:>4}  {item.confidence:>5.3f}  {label:<28}  {item.hypothesis}")
+        if item.low_confidence_words:
+            print(f"{'':>43}low confidence: " + ", ".join(f"{w} ({p:.2f})" for _, w, p in item.low_confidence_words[:8]))
+    ratio = a.ratio_vs_random
+    print(f"\nWER at the budget (SIMULATED: each reviewed hypothesis replaced by its reference):")
+    print(f"  before review  {a.wer_before:6.2f}%")
+    print(f"  queue          {a.wer_queue:6.2f}%" + (f"  (removes {ratio:.2f}x the errors a random order does)" if ratio else ""))
+    print(f"  random order   {a.wer_random:6.2f}%  (mean of {a.curve.shuffles} seeded shuffles)")
+    print(f"  oracle order   {a.wer_oracle:6.2f}%  (most word errors first)")
+    share = a.curve.share_of_oracle
+    print(f"area between the queue's and random's curves: {a.curve.area_vs_random:.2f} WER points"
+          + (f" ({100 * share:.0f}% of the oracle's)" if share is not None else ""))
+    print(f"\n{'slice':<28} {'utts':>5} {'reviewed':>8} {'errors':>6} {'caught':>7} {'random':>7} {'oracle':>7} "
+          f"{'WER':>6} {'after':>6} {'ECE':>5} {'suspects':>8}")
+
+    def share_of(s, caught):
+        value = s.share(caught)
+        return "—" if value is None else f"{100 * value:.0f}%"
+
+    for s in a.slices:
+        key = s.key if len(s.key) <= 28 else s.key[:27] + "…"
+        print(f"{key:<28} {s.utterances:>5} {s.reviewed:>8} {s.errors:>6} {share_of(s, s.caught_queue):>7} "
+              f"{share_of(s, s.caught_random):>7} {share_of(s, s.caught_oracle):>7} {pct(s.wer_before / 100 if s.wer_before is not None else None, 1):>6} "
+              f"{pct(s.wer_after / 100 if s.wer_after is not None else None, 1):>6} {s.ece:>5.3f} {s.suspects:>8}")
+    print("caught: the share of the slice's word errors the budget removes (queue, random order, oracle); "
+          "ECE: the slice's calibration error")
+    if a.suspects:
+        print(f"\nSuspect references: {len(a.suspects)} transcripts with confidence >= {a.suspect_confidence:g} still disagree "
+              f"with the reference (the reference may be wrong):")
+        for s in a.suspects[:show]:
+            print(f"  {s.utterance_id} ({s.confidence:.3f}, {s.errors} word errors)\n    ref: {s.reference}\n    hyp: {s.hypothesis}")
+    else:
+        print(f"\nSuspect references: none (no transcript with confidence >= {a.suspect_confidence:g} disagrees with its reference)")
+
+
+def cmd_review_import(args) -> int:
+    from .review_io import import_corrections
+
+    if not args.corrections or not args.import_run:
+        raise BadInputError("usage: workbench review import CORRECTIONS --run RUN [--to-manifest PATH]")
+    result = import_corrections(args.workspace, args.import_run, args.corrections, args.to_manifest, ConsoleProgress())
+    print(f"imported {result.reviewed} reviewed utterances ({result.changed} changed) of run {result.base_run} "
+          f"from {args.corrections}")
+    print(f"stored as run {result.run_id} (derived from {result.base_run}, scored like any run): "
+          f"WER {pct(None if result.wer_before is None else result.wer_before / 100)}% -> "
+          f"{pct(None if result.wer_after is None else result.wer_after / 100)}%")
+    if result.manifest:
+        print(f"wrote {result.manifest}: the {result.reviewed} reviewed utterances as a training manifest "
+              f"(id, audio, text, slices; source = \"review of run {result.base_run}\")")
+        if result.base_part in (None, "heldout", "all"):
+            print(f"note: run {result.base_run} transcribed the held-out part: training on these utterances leaks them "
+                  "into training, and the held-out part no longer judges the trained model fairly")
+    return ExitCode.OK
+
+
 def cmd_tui(args) -> int:
     from .tui import TuiOptions, run_tui  # the only place the command line imports Textual
 
@@ -838,6 +984,7 @@ def main(argv=None) -> int:
         ("report", None): cmd_report,
         ("compare", None): cmd_compare_runs,
         ("tui", None): cmd_tui,
+        ("review", None): cmd_review,
     }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
     try:
         return int(handler(args))
