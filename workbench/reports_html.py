@@ -18,7 +18,7 @@ import html
 import io
 import re
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "render_review_html", "review_section_html"]
 
 DASH = "—"
 VERDICT_CLASS = {"improved": "v-improved", "regressed": "v-regressed", "unchanged": "v-unchanged", "too few": "v-too-few"}
@@ -509,5 +509,112 @@ def render_html(report: dict) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
         f"{_header(report, names)}\n{_charts(report, names)}\n{sections}\n"
+        f"{review_section_html(report['review']) if report.get('review') else ''}"
+        "</main>\n</body>\n</html>\n"
+    )
+
+
+# ----------------------------------------------------------------------------- review
+
+
+QUEUE_COLOUR, RANDOM_COLOUR, ORACLE_COLOUR = STRATEGY_COLOURS[0], BASELINE_COLOUR, STRATEGY_COLOURS[2]
+
+
+def _share(value) -> str:
+    return DASH if value is None else f"{100 * value:.0f}%"
+
+
+def _review_chart(review: dict) -> str:
+    """WER after reviewing the first k% of each order: the queue, random (mean of seeded
+    shuffles) and the oracle, the area between queue and random shaded, the budget marked."""
+    from matplotlib.figure import Figure
+
+    curve = review["curve"]
+    k = curve["k"]
+    fig = Figure(figsize=(8, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.fill_between(k, curve["queue"], curve["random"], color=QUEUE_COLOUR, alpha=0.12, linewidth=0,
+                    label=f"area between queue and random: {curve['area_vs_random']:.2f} WER points")
+    ax.plot(k, curve["random"], color=RANDOM_COLOUR, linewidth=1.6, linestyle="--", label=f"random order (mean of {curve['shuffles']} shuffles)")
+    ax.plot(k, curve["oracle"], color=ORACLE_COLOUR, linewidth=1.4, linestyle=":", label="oracle (most errors first)")
+    ax.plot(k, curve["queue"], color=QUEUE_COLOUR, linewidth=2.0, label="review queue (least confident first)")
+    budget = review["budget"]
+    if curve["utterances"]:
+        at = 100.0 * budget["utterances"] / curve["utterances"]
+        ax.axvline(at, color="#212121", linewidth=0.8, linestyle="-.", label=_chart_text(f"budget: {budget['description']}"))
+    ax.set_xlim(0, 100)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("utterances reviewed (% of the queue; SIMULATED: hypothesis replaced by the reference)")
+    ax.set_ylabel("corpus WER (%)")
+    ax.grid(color="#eeeeee", zorder=0)
+    ax.set_axisbelow(True)
+    ax.legend(fontsize=9, frameon=False, loc="upper right")
+    return _svg(fig, "review")
+
+
+def review_section_html(review: dict) -> str:
+    """The review section of a run (`workbench.review.review_report`): the curve, the table at
+    10/20/30/50% and at the budget, per-slice capture and calibration, suspect references."""
+    cal, budget, at, curve = review["calibration"], review["budget"], review["at_budget"], review["curve"]
+    calibration = (f"{_e(cal['method'])} calibration on train-part run {_e(cal['run'])} ({_e(cal['utterances'])} utterances)"
+                   if cal["method"] != "uncalibrated" else f"uncalibrated ({_e(cal.get('reason') or 'no train-part run')})")
+    excluded = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in review["excluded"].items() if n)
+    facts = [
+        ("run", review["run"]), ("normalizer", review["normalizer"]), ("queued", review["queued"]),
+        ("not queued", excluded or None), ("budget", f"{budget['description']} = {budget['utterances']} utterances"
+                                           + (f" ({budget['minutes']:.1f} min)" if budget.get("minutes") is not None else "")),
+        ("random order", f"mean of {curve['shuffles']} shuffles, seed {curve['seed']}"),
+    ]
+    items = "".join(f"<div><b>{_e(k)}:</b> {_e(v)}</div>" for k, v in facts)
+    ratio = at.get("ratio_vs_random")
+    banner = (f"At the budget: WER {_num(at['before'])}% → queue {_num(at['queue'])}%, random {_num(at['random'])}%, "
+              f"oracle {_num(at['oracle'])}%" + (f"; the queue removes {ratio:.2f}× the word errors a random order does" if ratio else ""))
+    table = ["<table><tr><th>reviewed</th><th>utterances</th><th>WER queue %</th><th>WER random %</th><th>WER oracle %</th></tr>",
+             f"<tr><td>0%</td><td>0</td><td>{_num(curve['queue'][0])}</td><td>{_num(curve['random'][0])}</td><td>{_num(curve['oracle'][0])}</td></tr>"]
+    table += [f"<tr><td>{r['k']}%</td><td>{r['utterances']}</td><td>{_num(r['queue'])}</td><td>{_num(r['random'])}</td>"
+              f"<td>{_num(r['oracle'])}</td></tr>" for r in review["table"]]
+    table.append("</table>")
+    slices = ["<table><tr><th class=\"label\">slice</th><th>utts</th><th>reviewed</th><th>word errors</th><th>caught (queue)</th>"
+              "<th>caught (random)</th><th>caught (oracle)</th><th>WER %</th><th>after %</th><th>ECE</th><th>suspects</th></tr>"]
+    for s in review["slices"]:
+        slices.append(f"<tr{_row_class(s)}><td class=\"label\">{_e(_slice_label(s))}</td><td>{s['utterances']}</td><td>{s['reviewed']}</td>"
+                      f"<td>{s['errors']}</td><td>{_share(s['share_queue'])}</td><td>{_share(s['share_random'])}</td>"
+                      f"<td>{_share(s['share_oracle'])}</td><td>{_num(s['wer_before'])}</td><td>{_num(s['wer_after'])}</td>"
+                      f"<td>{s['ece']:.3f}</td><td>{s['suspects']}</td></tr>")
+    slices.append("</table>")
+    suspects = review["suspects"]
+    listed = "".join(f"<tr><td class=\"label\">{_e(s['utterance_id'])}</td><td>{s['confidence']:.3f}</td><td>{s['errors']}</td>"
+                     f"<td class=\"label\">{_e(s['reference'])}</td><td class=\"label\">{_e(s['hypothesis'])}</td></tr>"
+                     for s in suspects["items"][:50])
+    suspect_table = ("<div class=\"scroll\"><table><tr><th class=\"label\">utterance</th><th>confidence</th><th>word errors</th>"
+                     f"<th class=\"label\">reference</th><th class=\"label\">hypothesis</th></tr>{listed}</table></div>" if listed else "")
+    notes = "".join(f'<p class="note">Note: {_e(n)}</p>' for n in review.get("notes") or [])
+    return (
+        "<h2>Human review: what reviewing the least confident transcripts is worth (simulated)</h2>\n"
+        f'<div class="facts">{items}<div><b>confidence:</b> {calibration}</div></div>\n'
+        f'<div class="banner warn">{_e(banner)}</div>\n'
+        '<p class="note">Simulated: each reviewed hypothesis is replaced by its reference. Figures are over speech '
+        "utterances with a hypothesis, under the run’s normalizer.</p>\n"
+        f'<div class="chart">{_review_chart(review)}</div>\n'
+        f"<h3>WER after reviewing the first k% of the queue</h3>\n<div class=\"scroll\">{''.join(table)}</div>\n"
+        "<h3>Per slice at the budget</h3>\n"
+        '<p class="note">caught: the share of the slice’s word errors the review removes; after: the slice’s WER after the '
+        "queue’s head is reviewed; ECE: calibration error of the confidence on the slice (0 = calibrated).</p>\n"
+        f"<div class=\"scroll\">{''.join(slices)}</div>\n"
+        f"<h3>Suspect references: {suspects['count']}</h3>\n"
+        f'<p class="note">Transcripts with confidence ≥ {suspects["threshold"]:g} that still disagree with the reference: '
+        "the reference may be what is wrong.</p>\n"
+        f"{suspect_table}\n{notes}\n"
+    )
+
+
+def render_review_html(review: dict) -> str:
+    """The review report of one run as one self-contained HTML document."""
+    title = f"Review queue of run {review.get('run', '')}"
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n"
+        f"<h1>{_e(title)}</h1>\n{review_section_html(review)}"
         "</main>\n</body>\n</html>\n"
     )

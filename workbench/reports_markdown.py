@@ -6,7 +6,7 @@ for lexicon runs, term figures. Rendered from the report dict alone, so a stored
 report can be re-rendered later.
 """
 
-__all__ = ["render_markdown", "fmt_p"]
+__all__ = ["render_markdown", "fmt_p", "render_review_markdown", "review_section_markdown"]
 
 _MARK = {"improved": "✅ improved", "regressed": "❌ regressed", "unchanged": "unchanged", "too few": "too few"}
 
@@ -55,6 +55,8 @@ def render_markdown(report: dict) -> str:
         lines += ["**No significant regression beyond the tolerance.**", ""]
     for comparison in report["comparisons"]:
         lines += _comparison(comparison, report)
+    if report.get("review"):  # a review section (`workbench.review.review_report`) travels with the report
+        lines += review_section_markdown(report["review"])
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -114,3 +116,74 @@ def _comparison(c: dict, report: dict) -> list[str]:
         ]
     out.append("")
     return out
+
+
+# ----------------------------------------------------------------------------- review
+
+
+def _pct_share(value) -> str:
+    return "—" if value is None else f"{100 * value:.0f}%"
+
+
+def render_review_markdown(review: dict) -> str:
+    """The review report of one run (`workbench.review.review_report`) as a Markdown document."""
+    return "\n".join([f"# Review queue of run {review['run']}", ""] + review_section_markdown(review, level=2)).rstrip() + "\n"
+
+
+def review_section_markdown(review: dict, level: int = 2) -> list[str]:
+    """The review section: settings, the WER table at 10/20/30/50% and at the budget (queue,
+    random, oracle; SIMULATED), per-slice capture and calibration, suspect references."""
+    h = "#" * level
+    cal = review["calibration"]
+    calibration = (f"{cal['method']} calibration on train-part run {cal['run']} ({cal['utterances']} utterances)"
+                   if cal["method"] != "uncalibrated" else f"uncalibrated ({cal.get('reason') or 'no train-part run'})")
+    budget, at, curve = review["budget"], review["at_budget"], review["curve"]
+    excluded = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in review["excluded"].items() if n)
+    ratio = f"; the queue removes {at['ratio_vs_random']:.2f}× the word errors a random order does" if at.get("ratio_vs_random") else ""
+    out = [
+        f"{h} Human review: what reviewing the least confident transcripts is worth (simulated)",
+        "",
+        f"Run {review['run']}: {review['queued']} speech utterances with a hypothesis queued, least likely correct first"
+        + (f" ({excluded} not queued)" if excluded else "") + f"; normalizer {review['normalizer']}. "
+        f"Confidence: {calibration}. Simulated review: each reviewed hypothesis is replaced by its reference; "
+        f"random = mean of {curve['shuffles']} seeded shuffles (seed {curve['seed']}); oracle = most word errors first.",
+        "",
+        f"At the budget, {budget['description']} = {budget['utterances']} utterances"
+        + (f" ({budget['minutes']:.1f} min of audio)" if budget.get("minutes") is not None else "")
+        + f": WER {_n(at['before'])}% → queue {_n(at['queue'])}%, random {_n(at['random'])}%, oracle {_n(at['oracle'])}%{ratio}. "
+        f"Area between the queue's and random's curves: {curve['area_vs_random']:.2f} WER points"
+        + (f" ({100 * curve['share_of_oracle']:.0f}% of the oracle's)." if curve.get("share_of_oracle") is not None else "."),
+        "",
+        "| reviewed | utterances | WER queue % | WER random % | WER oracle % |",
+        "|---:|---:|---:|---:|---:|",
+        f"| 0% | 0 | {_n(curve['queue'][0])} | {_n(curve['random'][0])} | {_n(curve['oracle'][0])} |",
+    ]
+    out += [f"| {r['k']}% | {r['utterances']} | {_n(r['queue'])} | {_n(r['random'])} | {_n(r['oracle'])} |" for r in review["table"]]
+    out += [
+        "",
+        f"Per slice at the budget: the share of the slice's word errors the review catches (queue, random, oracle), "
+        "its WER before and after (queue), and its calibration error (ECE, 0 = calibrated):",
+        "",
+        "| slice | utts | reviewed | word errors | caught (queue) | caught (random) | caught (oracle) | WER | after | ECE | suspects |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for s in review["slices"]:
+        out.append(f"| {_key(s)} | {s['utterances']} | {s['reviewed']} | {s['errors']} | {_pct_share(s['share_queue'])} "
+                   f"| {_pct_share(s['share_random'])} | {_pct_share(s['share_oracle'])} | {_n(s['wer_before'])} "
+                   f"| {_n(s['wer_after'])} | {s['ece']:.3f} | {s['suspects']} |")
+    suspects = review["suspects"]
+    out += ["", f"Suspect references (confidence ≥ {suspects['threshold']:g} and still disagreeing with the reference; "
+                f"the reference may be wrong): {suspects['count']}."]
+    if suspects["items"]:
+        out += ["", "| utterance | confidence | word errors | reference | hypothesis |", "|---|---:|---:|---|---|"]
+        out += [f"| {_cell(s['utterance_id'])} | {s['confidence']:.3f} | {s['errors']} | {_cell(s['reference'])} | {_cell(s['hypothesis'])} |"
+                for s in suspects["items"][:20]]
+    if review.get("notes"):
+        out += [""] + [f"Note: {n}" for n in review["notes"]]
+    out.append("")
+    return out
+
+
+def _cell(text) -> str:
+    """A table cell: pipes escaped, newlines flattened (transcripts are user data)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
