@@ -25,7 +25,7 @@ import soundfile
 from .dataset import AudioSource
 from .errors import BadInputError
 
-__all__ = ["SAMPLE_RATE", "Preprocessing", "AudioInfo", "probe", "load_audio", "AudioDecodeError", "sniff_format"]
+__all__ = ["SAMPLE_RATE", "Preprocessing", "AudioInfo", "probe", "load_audio", "AudioDecodeError", "sniff_format", "audio_duration", "iter_audio_blocks"]
 
 SAMPLE_RATE = 16_000  # what every Whisper model expects
 
@@ -416,3 +416,136 @@ def load_audio(source: AudioSource, preprocessing: Preprocessing = Preprocessing
         if peak > 0:  # all-silent clips stay silent rather than dividing by zero
             mono = mono * (preprocessing.peak_level / peak)
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------- long recordings
+
+
+def _as_source(source: "AudioSource | str | os.PathLike") -> AudioSource:
+    return source if isinstance(source, AudioSource) else AudioSource(path=os.fspath(source), label=os.fspath(source))
+
+
+def audio_duration(source: "AudioSource | str | os.PathLike") -> float:
+    """Seconds of audio, from the header where it states them (no decoding)."""
+    return probe(_as_source(source)).duration_s
+
+
+def _frames(f: soundfile.SoundFile, blocksize: int, state: dict):
+    """Float32 frame blocks read in order; what stopped the read early, if anything, is
+    left in state["error"] (the same libsndfile read as `_read_all`, one block at a time)."""
+    try:
+        from soundfile import _ffi, _snd
+
+        handle = f._file
+    except (ImportError, AttributeError):
+        handle = None
+    try:
+        while True:
+            if handle is None:
+                block = f.read(blocksize, dtype="float32", always_2d=True)
+                if not len(block):
+                    return
+                yield block
+                continue
+            out = np.empty((blocksize, f.channels), dtype=np.float32)
+            count = _snd.sf_readf_float(handle, _ffi.cast("float *", out.ctypes.data), blocksize)
+            if count > 0:
+                yield out[:count]
+            if _snd.sf_error(handle):
+                state["error"] = _ffi.string(_snd.sf_strerror(handle)).decode("utf-8", "replace")
+                return
+            if count < blocksize:
+                return
+    except Exception as exc:  # libsndfile raises its own error type for every failure
+        state["error"] = str(exc) or "decoder error"
+
+
+def _stream(source: AudioSource, block_s: float, rate_out: int):
+    """16 kHz (rate_out) mono float32 blocks of exactly block_s seconds (the last one
+    shorter), checked against the header like `load_audio`: a truncated or damaged file
+    raises AudioDecodeError when the read reaches the damage."""
+    size = max(1, int(round(block_s * rate_out)))
+    _check_present(source)
+    head = _head(source)
+    fmt = sniff_format(head)
+    if fmt is None:
+        raise _not_audio(source, head)
+    try:
+        f = soundfile.SoundFile(_open(source))
+    except Exception:
+        # audioread formats (m4a, ...) have no block reader here: decoded whole, then cut
+        samples = load_audio(source, Preprocessing(sample_rate=rate_out))
+        for start in range(0, len(samples), size):
+            yield samples[start : start + size]
+        return
+    with f:
+        rate, frames = f.samplerate, f.frames
+        declared = frames if 0 <= frames < _UNKNOWN_FRAMES else None
+        if fmt == "WAV":
+            declared = _wav_declared_frames(source) or declared
+        resampler = None
+        if rate != rate_out:
+            import soxr
+
+            # one streaming resampler for the whole file: no edge effects at block seams,
+            # the same filter (soxr HQ) that load_audio's librosa.resample uses
+            resampler = soxr.ResampleStream(rate, rate_out, 1, dtype="float32", quality="HQ")
+        pending: list[np.ndarray] = []
+        held = 0
+        decoded = 0
+        state: dict = {}
+        for block in _frames(f, max(1024, int(block_s * rate)), state):
+            decoded += len(block)
+            mono = block.mean(axis=1).astype(np.float32)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=False)
+            pending.append(mono)
+            held += len(mono)
+            while held >= size:
+                joined = np.concatenate(pending)
+                yield np.ascontiguousarray(joined[:size])
+                pending, held = [joined[size:]], len(joined) - size
+        error = state.get("error")
+    if error is not None:
+        if declared is not None and decoded < declared and not _tail_readable(source, declared):
+            raise _fail(source, f"truncated: header says {_seconds(declared, rate)}, decoded {_seconds(decoded, rate)}")
+        detail = _plain(error)
+        raise _fail(source, f"corrupt {fmt} data at {decoded / rate:.1f} s" + (f" ({detail})" if detail else ""))
+    if declared is not None and decoded < declared - _shortfall_allowed(fmt, declared, rate):
+        if decoded == 0 or fmt == "WAV" or not _tail_readable(source, declared):
+            raise _fail(source, f"truncated: header says {_seconds(declared, rate)}, decoded {_seconds(decoded, rate)}")
+        raise _fail(source, f"corrupt {fmt} data: header says {_seconds(declared, rate)}, decoded {_seconds(decoded, rate)}")
+    if decoded == 0:
+        raise _fail(source, "audio has no samples")
+    if resampler is not None:
+        pending.append(resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+    rest = np.concatenate(pending) if pending else np.zeros(0, dtype=np.float32)
+    for start in range(0, len(rest), size):
+        yield np.ascontiguousarray(rest[start : start + size], dtype=np.float32)
+
+
+def iter_audio_blocks(
+    source: "AudioSource | str | os.PathLike", block_s: float = 30.0, preprocessing: Preprocessing = Preprocessing()
+):
+    """The audio as consecutive 16 kHz mono float32 blocks of `block_s` seconds (the last
+    one shorter), so a two-hour recording never needs its whole signal in memory.
+
+    Concatenated, the blocks are what `load_audio` returns (the same decode, down-mix and
+    soxr HQ resampling, streamed). `peak_normalize` reads the file twice (the peak first);
+    `trim_silence` is refused: cutting the leading silence would shift every time against
+    a timed reference. Damage is found as the read reaches it, so blocks before it may
+    already have been yielded when AudioDecodeError is raised.
+    """
+    if block_s <= 0:
+        raise ValueError(f"block_s must be positive, got {block_s!r}")
+    src = _as_source(source)
+    if preprocessing.trim_silence:
+        raise BadInputError(
+            f"{src.describe()}: trim_silence cannot be used on a long recording read in blocks: it would shift every time against the reference"
+        )
+    scale = None
+    if preprocessing.peak_normalize:
+        peak = max((float(np.max(np.abs(b))) for b in _stream(src, block_s, preprocessing.sample_rate) if b.size), default=0.0)
+        scale = preprocessing.peak_level / peak if peak > 0 else None  # all-silent audio stays silent
+    for block in _stream(src, block_s, preprocessing.sample_rate):
+        yield block if scale is None else (block * scale).astype(np.float32)
