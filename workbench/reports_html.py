@@ -557,7 +557,9 @@ def review_section_html(review: dict) -> str:
     10/20/30/50% and at the budget, per-slice capture and calibration, suspect references."""
     cal, budget, at, curve = review["calibration"], review["budget"], review["at_budget"], review["curve"]
     calibration = (f"{_e(cal['method'])} calibration on train-part run {_e(cal['run'])} ({_e(cal['utterances'])} utterances)"
-                   if cal["method"] != "uncalibrated" else f"uncalibrated ({_e(cal.get('reason') or 'no train-part run')})")
+                   if cal["method"] != "uncalibrated" else
+                   "uncalibrated (" + (f"train-part run {_e(cal['run'])}: " if cal.get("run") else "")
+                   + f"{_e(cal.get('reason') or 'no train-part run')})")
     excluded = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in review["excluded"].items() if n)
     facts = [
         ("run", review["run"]), ("normalizer", review["normalizer"]), ("queued", review["queued"]),

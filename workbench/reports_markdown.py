@@ -136,7 +136,9 @@ def review_section_markdown(review: dict, level: int = 2) -> list[str]:
     h = "#" * level
     cal = review["calibration"]
     calibration = (f"{cal['method']} calibration on train-part run {cal['run']} ({cal['utterances']} utterances)"
-                   if cal["method"] != "uncalibrated" else f"uncalibrated ({cal.get('reason') or 'no train-part run'})")
+                   if cal["method"] != "uncalibrated" else
+                   "uncalibrated (" + (f"train-part run {cal['run']}: " if cal.get("run") else "")
+                   + f"{cal.get('reason') or 'no train-part run'})")
     budget, at, curve = review["budget"], review["at_budget"], review["curve"]
     excluded = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in review["excluded"].items() if n)
     ratio = f"; the queue removes {at['ratio_vs_random']:.2f}× the word errors a random order does" if at.get("ratio_vs_random") else ""

@@ -571,10 +571,8 @@ def calibrator_for(store: RunStore, record: RunRecord, train_run: str | None = N
     if _model_of(train) != _model_of(decoded_run(store, record)):
         notes.append(f"calibration run {train.id} was decoded by another model or backend than run {record.id}: "
                      "its confidences may be calibrated poorly")
-    calibrator = fit_calibrator(rows, record.normalizer or "auto", method, train.id)
-    if not calibrator.calibrated:
-        notes.append(f"uncalibrated: {calibrator.reason} (run {train.id})")
-    return calibrator, tuple(notes)
+    # When nothing could be fitted, the calibrator's `reason` says why (and names no note twice).
+    return fit_calibrator(rows, record.normalizer or "auto", method, train.id), tuple(notes)
 
 
 def manifest_audio(config: Mapping, ids: Sequence[str] | None = None) -> tuple[dict[str, AudioRef], tuple[str, ...]]:
