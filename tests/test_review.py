@@ -273,6 +273,21 @@ def test_the_regression_report_carries_a_review_section(workspace, tmp_path):
     assert "Human review" in page and 'id="review-' in page and 'id="wer-' in page  # chart ids never clash
 
 
+def test_a_second_batch_of_corrections_keeps_the_first_and_reviewed_utterances_go_last(workspace, tmp_path):
+    ws, held, _, _ = workspace
+    first_ids, second_ids = review_run(ws, held, "5").queue.order[:5], review_run(ws, held, "10").queue.order[5:10]
+    batch = tmp_path / "b1.jsonl"
+    batch.write_text("".join(json.dumps({"utterance_id": i, "text": "checked"}) + "\n" for i in first_ids), encoding="utf-8")
+    one = import_corrections(ws, held, batch).run_id
+    queue = review_run(ws, one, "5").queue
+    assert set(queue.order[-5:]) == set(first_ids) and all(i.reviewed for i in queue.items[-5:])
+    assert queue.order[:5] == second_ids  # the next five least confident come first now
+    batch.write_text("".join(json.dumps({"utterance_id": i, "text": "checked"}) + "\n" for i in second_ids), encoding="utf-8")
+    two = import_corrections(ws, one, batch).run_id
+    with RunStore(ws, read_only=True) as store:
+        assert reviewed_ids(store.hypotheses(two)) == set(first_ids) | set(second_ids)
+
+
 def test_label_studio_export_and_its_annotations_back(workspace, tmp_path):
     ws, held, _, _ = workspace
     a = review_run(ws, held, "5")

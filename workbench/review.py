@@ -52,6 +52,7 @@ __all__ = [
     "QueueItem",
     "ReviewQueue",
     "build_queue",
+    "is_reviewed",
     "ReviewCurve",
     "review_curve",
     "SliceCapture",
@@ -171,6 +172,7 @@ class QueueItem:
     audio_path: str | None = None
     duration_s: float | None = None
     reference: str = field(default="", repr=False)  # for the simulation only: never exported
+    reviewed: bool = False  # a person already checked it (an imported correction): queued last
 
     def to_dict(self, slice_columns: Sequence[str] = ()) -> dict:
         """The exported form (no reference: the reviewer must not see the answer)."""
@@ -182,6 +184,7 @@ class QueueItem:
             "hypothesis": self.hypothesis,
             "confidence": round(self.confidence, 6),
             "low_confidence_words": [{"index": i, "word": w, "probability": round(p, 4)} for i, w, p in self.low_confidence_words],
+            "reviewed": self.reviewed,
         }
         for column in slice_columns or sorted(self.slices):
             out.setdefault(column, self.slices.get(column, ""))
@@ -207,10 +210,18 @@ class ReviewQueue:
         return self.items[: self.count(budget)]
 
 
+def is_reviewed(extra: Mapping | None) -> bool:
+    """Whether a stored hypothesis is a person's (`workbench.review_io.import_corrections`
+    records `"reviewed": true` in its replacement record)."""
+    return any(isinstance(r, Mapping) and r.get("reviewed") for r in (extra or {}).get("replacements") or ())
+
+
 def build_queue(held_rows: Sequence, calibrator: Calibrator, audio: Mapping[str, AudioRef] | None = None,
                 low_word_threshold: float = LOW_WORD_THRESHOLD, notes: Sequence[str] = ()) -> ReviewQueue:
     """The speech utterances with a hypothesis (coverage rule), least likely correct first;
-    equal confidences in utterance-id order, so the same run always gives the same queue."""
+    equal confidences in utterance-id order, so the same run always gives the same queue.
+    Utterances a person already reviewed (`is_reviewed`, a run made by importing corrections)
+    go last: their confidence is the model's, but their text is the reviewer's."""
     coverage = partition(held_rows)
     rows = list(coverage.speech)
     try:
@@ -218,14 +229,15 @@ def build_queue(held_rows: Sequence, calibrator: Calibrator, audio: Mapping[str,
     except BadInputError as exc:
         raise BadInputError(f"stored signals: {exc}") from None
     audio = audio or {}
-    order = sorted(range(len(rows)), key=lambda i: (float(scores[i]), rows[i].utterance_id))
+    done = [is_reviewed(h.extra) for h in rows]
+    order = sorted(range(len(rows)), key=lambda i: (done[i], float(scores[i]), rows[i].utterance_id))
     items = []
     for rank, i in enumerate(order, start=1):
         h = rows[i]
         ref = audio.get(h.utterance_id) or AudioRef(None)
         items.append(QueueItem(rank, h.utterance_id, h.hypothesis, float(scores[i]), dict(h.slices),
                                tuple(low_confidence_words(h.extra, low_word_threshold)),
-                               ref.audio, ref.path, ref.duration_s, h.reference))
+                               ref.audio, ref.path, ref.duration_s, h.reference, done[i]))
     excluded = {"no_speech": len(coverage.no_speech), "failed": len(coverage.failed), "missing": len(coverage.missing)}
     return ReviewQueue(tuple(items), calibrator, excluded, tuple(notes))
 

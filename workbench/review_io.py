@@ -16,8 +16,9 @@ text, duplicate ids, rows that do not parse and files that are not UTF-8 are eac
 one-line error naming the file and the row, and nothing is stored. A valid file becomes a
 NEW run derived from the reviewed one (`workbench.runs.derive_run`: nothing is decoded),
 where each reviewed utterance's text is the reviewer's and its `extra["replacements"]`
-holds one record with `"reviewed": true` (and whether the text changed); it is scored by
-the one path like any other run. `to_manifest` also writes the reviewed utterances as a
+holds one record with `"reviewed": true` (and whether the text changed), as do those reviewed
+in an earlier import when RUN itself came from one; it is scored by the one path like any
+other run, and a new queue of it puts the reviewed utterances last. `to_manifest` also writes the reviewed utterances as a
 manifest CSV (id, audio, text, slice columns, `source`), for training data.
 """
 
@@ -32,7 +33,7 @@ from typing import Mapping, Sequence
 from .atomic import check_writable, write_text_atomic
 from .dataset import CONTROL_COLUMNS
 from .errors import BadInputError
-from .review import QueueItem, decoded_run, manifest_audio
+from .review import QueueItem, decoded_run, is_reviewed, manifest_audio
 from .runstore import RunStore
 from .tabular import PROBLEM, read_table, read_text
 
@@ -216,14 +217,15 @@ class _ReviewStep:
             raise RuntimeError(f"review import: expected the stored text of {row.utterance_id!r}, got another; nothing applied")
         corrected = self.corrections.get(row.utterance_id)
         if corrected is None:
-            return text, []
+            # reviewed in an earlier import (this run derives from that one): still reviewed
+            return text, [r for r in (row.extra or {}).get("replacements") or () if isinstance(r, dict) and r.get("reviewed")]
         return corrected, [{"reviewed": True, "changed": corrected != text, "original": text, "replacement": corrected,
                             "source": "human review"}]
 
 
 def reviewed_ids(rows) -> set[str]:
     """The utterances of a stored run that a person reviewed (`import_corrections`)."""
-    return {h.utterance_id for h in rows if any(isinstance(r, dict) and r.get("reviewed") for r in (h.extra or {}).get("replacements") or ())}
+    return {h.utterance_id for h in rows if is_reviewed(h.extra)}
 
 
 @dataclass(frozen=True)
