@@ -2,17 +2,26 @@
 
 `DecodingOptions` are frozen into each run record, so a score always says how its
 transcripts were decoded. `Transcript` keeps the confidence signals Whisper gives per
-utterance (average log-probability, no-speech probability, compression ratio) and the
-language it detected, whether or not the language was forced.
+utterance (average log-probability, no-speech probability, compression ratio), the
+language it detected, whether or not the language was forced, and (with
+`word_confidence`) each word with its probability, the input of `workbench.confidence`.
+
+Word probabilities are Whisper's: the mean probability of a word's tokens, punctuation
+merged into its word as Whisper does for word timestamps (`merge_punctuation`), so the
+words joined are the text. faster-whisper and openai-whisper take them from the
+teacher-forced alignment pass their word timestamps use; transformers from the
+teacher-forced pass it already runs for the average log-probability.
 """
 
+import string
 import zlib
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator, Protocol
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
-__all__ = ["DecodingOptions", "AudioItem", "Transcript", "Backend", "applied_options", "compression_ratio", "language_code"]
+__all__ = ["DecodingOptions", "AudioItem", "Transcript", "Backend", "applied_options", "compression_ratio", "language_code",
+           "word_probability", "merge_punctuation", "split_words", "PREPEND_PUNCTUATION", "APPEND_PUNCTUATION"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,10 @@ class DecodingOptions:
     compute_type: str = "int8"  # faster-whisper on CPU; "float16" on GPU
     threads: int = 0  # CPU threads; 0 = the backend's default
     device: str = "cpu"
+    # Per-word probabilities stored with each hypothesis (extra["words"]), for the review
+    # queue and the confidence calibrator. On by default: the alignment pass costs ~6-7%
+    # of decoding on CPU (benchmarks/README.md, "Word confidence"), under the 10% target.
+    word_confidence: bool = True
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -69,11 +82,19 @@ class Transcript:
     compression_ratio: float | None
     temperature: float | None  # the temperature that produced the text
     decode_s: float  # wall seconds spent on this utterance (its share of a batch)
+    # (word, probability) in text order, the word with its leading space as decoded;
+    # None when word confidence was off, () when there is no text
+    words: tuple[tuple[str, float], ...] | None = None
 
     def signals(self) -> dict:
-        """What the run store keeps beside the hypothesis text."""
+        """What the run store keeps beside the hypothesis text; "words" as [[word, p], ...]
+        and only when word confidence was on."""
         data = asdict(self)
         del data["utterance_id"], data["text"]
+        if self.words is None:
+            del data["words"]
+        else:
+            data["words"] = [[w, float(p)] for w, p in self.words]
         return data
 
 
@@ -125,3 +146,78 @@ def language_code(language: str | None) -> str | None:
     code = text.split("-", 1)[0]
     names = {"english": "en", "german": "de", "spanish": "es", "french": "fr", "italian": "it", "portuguese": "pt", "persian": "fa", "farsi": "fa"}
     return names.get(text, code)
+
+
+# Whisper's defaults for word timestamps (openai-whisper and faster-whisper alike).
+PREPEND_PUNCTUATION = "\"'“¿([{-"
+APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
+
+
+def word_probability(value: float) -> float:
+    """A token-probability mean as stored: a float in (0, 1]. Clamped only against float
+    rounding (a float32 mean of ~1.0 can land a hair above 1; an underflow at 0)."""
+    return min(max(float(value), 1e-9), 1.0)
+
+
+def merge_punctuation(words: list[tuple[str, float]], prepended: str = PREPEND_PUNCTUATION,
+                      appended: str = APPEND_PUNCTUATION) -> list[tuple[str, float]]:
+    """Whisper's `merge_punctuations` for (word, probability) pairs: an opening mark joins
+    the word after it, a closing mark the word before it, and the merged word keeps its
+    host word's probability (as Whisper's word timestamps do). Nothing is dropped, so the
+    words joined still equal the text."""
+    out = [[w, p] for w, p in words]
+    i, j = len(out) - 2, len(out) - 1
+    while i >= 0:
+        if out[i][0].startswith(" ") and out[i][0].strip() in prepended and out[j][0]:
+            out[j][0] = out[i][0] + out[j][0]
+            out[i][0] = ""
+        else:
+            j = i
+        i -= 1
+    i, j = 0, 1
+    while j < len(out):
+        if out[i][0] and not out[i][0].endswith(" ") and out[j][0] and out[j][0] in appended:
+            out[i][0] = out[i][0] + out[j][0]
+            out[j][0] = ""
+        else:
+            i = j
+        j += 1
+    return [(w, p) for w, p in out if w]
+
+
+# Languages written without spaces: Whisper splits their words at every whole character.
+_UNSPACED = {"zh", "ja", "th", "lo", "my", "yue"}
+
+
+def split_words(tokens: Sequence[int], probabilities: Sequence[float], decode: Callable[[list[int]], str],
+                language: str | None) -> list[tuple[str, float]]:
+    """Text tokens and their probabilities as (word, mean token probability), Whisper's way
+    (`split_to_word_tokens`): tokens are first grouped until they decode to whole Unicode
+    characters, then a group that starts with a space or is punctuation starts a new word
+    (every group does in languages written without spaces); then `merge_punctuation`."""
+    if len(tokens) != len(probabilities):
+        raise ValueError(f"split_words: {len(tokens)} tokens, {len(probabilities)} probabilities")
+    full = decode(list(tokens))
+    groups: list[tuple[str, list[float]]] = []
+    current: list[int] = []
+    current_p: list[float] = []
+    offset = 0
+    for token, p in zip(tokens, probabilities):
+        current.append(token)
+        current_p.append(float(p))
+        decoded = decode(current)
+        bad = decoded.find("\ufffd")
+        # a replacement character that the full text has too is real, not a cut character
+        if bad < 0 or (offset + bad < len(full) and full[offset + bad] == "\ufffd"):
+            groups.append((decoded, current_p))
+            offset += len(decoded)
+            current, current_p = [], []
+    if current:  # trailing bytes that never formed a character
+        groups.append((decode(current), current_p))
+    words: list[tuple[str, list[float]]] = []
+    for text, ps in groups:
+        if language in _UNSPACED or not words or text.startswith(" ") or text.strip() in string.punctuation:
+            words.append((text, list(ps)))
+        else:
+            words[-1] = (words[-1][0] + text, words[-1][1] + ps)
+    return merge_punctuation([(w, word_probability(sum(ps) / len(ps))) for w, ps in words])

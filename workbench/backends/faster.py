@@ -7,14 +7,21 @@ the encoder twice (measured here: 0.60 s per pass for base on 2 cores, against 0
 for language ID and 0.15 s for greedy decoding). The decoding itself is faster-whisper's:
 the same prompt, suppressed tokens and `generate_with_fallback` for the temperature
 ladder. Longer clips go through `WhisperModel.transcribe` unchanged.
+
+Word confidence (`DecodingOptions.word_confidence`) is faster-whisper's own word
+probability, as its `word_timestamps=True` computes it: one teacher-forced
+`model.align` pass over each batch's decoded tokens, on the encoder output already in
+hand (no second encoder pass), then `find_alignment`'s split into words and Whisper's
+punctuation merge. About 6-7% of decoding time on CPU (benchmarks/README.md).
 """
 
 import time
+from dataclasses import replace
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code
+from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code, merge_punctuation, word_probability
 from .registry import register
 
 __all__ = ["FasterWhisperBackend"]
@@ -87,7 +94,9 @@ class FasterWhisperBackend:
 
         o, model = self.options, self.model
         started = time.perf_counter()
-        features = np.stack([pad_or_trim(self._content(item.audio)) for item in batch])
+        contents = [self._content(item.audio) for item in batch]
+        frames = [int(c.shape[-1]) for c in contents]  # non-padding frames, for the alignment
+        features = np.stack([pad_or_trim(c) for c in contents])
         encoded = model.encode(features)
         detected: list[tuple[str | None, float | None]] = [("en", None)] * len(batch)  # English-only models
         if self.multilingual and o.detect_language:
@@ -116,6 +125,7 @@ class FasterWhisperBackend:
                 max_initial_timestamp_index=int(round(options.max_initial_timestamp / model.time_precision)),
             )
         out = []
+        decoded: list[list[int]] = []  # each utterance's text tokens, for word confidence
         for i, item in enumerate(batch):
             if greedy_first:
                 result = results[i]
@@ -130,6 +140,8 @@ class FasterWhisperBackend:
             no_speech_prob = result.no_speech_prob
             if self._is_silence(avg_logprob, no_speech_prob):
                 text = ""  # what faster-whisper does: a likely no-speech window yields nothing
+            eot = tokenizers[i].eot
+            decoded.append([t for t in result.sequences_ids[0] if t < eot] if text else [])
             out.append(
                 Transcript(
                     utterance_id=item.utterance_id,
@@ -144,8 +156,37 @@ class FasterWhisperBackend:
                     decode_s=0.0,
                 )
             )
+        if o.word_confidence:
+            words = self._words(encoded, features, decoded, tokenizers, frames)
+            out = [replace(t, words=w) for t, w in zip(out, words)]
         share = (time.perf_counter() - started) / len(batch)
         return [_with_time(t, share) for t in out]
+
+    def _words(self, encoded, features, decoded, tokenizers, frames) -> list[tuple[tuple[str, float], ...]]:
+        """(word, probability) per utterance of a batch: faster-whisper's `find_alignment`
+        (one batched `align` call on the encoder output) and punctuation merge. `align`
+        takes one start sequence per call, so utterances decoded in different languages
+        are aligned in one call per language."""
+        words: list[tuple[tuple[str, float], ...]] = [() for _ in decoded]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, tokens in enumerate(decoded):
+            if tokens:
+                groups.setdefault(tuple(tokenizers[i].sot_sequence), []).append(i)
+        for members in groups.values():
+            if len(members) == len(decoded):
+                encoder_output = encoded
+            elif str(self.model.model.device) == "cpu":
+                import ctranslate2
+
+                encoder_output = ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoded)[members]))
+            else:  # a device array cannot be sliced here: encode the few clips again
+                encoder_output = self.model.encode(features[members])
+            alignments = self.model.find_alignment(
+                tokenizers[members[0]], [decoded[i] for i in members], encoder_output, [frames[i] for i in members])
+            for i, alignment in zip(members, alignments):
+                pairs = [(a["word"], word_probability(a["probability"])) for a in alignment]
+                words[i] = tuple(merge_punctuation(pairs))
+        return words
 
     def _content(self, audio: np.ndarray) -> np.ndarray:
         # As WhisperModel.transcribe does: the extractor pads the audio, and the last
@@ -256,7 +297,36 @@ class FasterWhisperBackend:
             compression_ratio=compression_ratio(text),
             temperature=max((s.temperature for s in segments), default=None),
             decode_s=time.perf_counter() - started,
+            words=self._window_words(item.audio, segments, info.language) if o.word_confidence else None,
         )
+
+    def _window_words(self, audio: np.ndarray, segments, language: str | None) -> tuple[tuple[str, float], ...]:
+        """Word confidence of a long clip, after decoding. Not `transcribe(word_timestamps=True)`:
+        with timestamps off, that moves the next window to the last word's end and decodes
+        the tail again, which adds words (measured: " the ." after a 4 s mini clip). The
+        decoded windows (segments share their window's `seek`) are encoded again, in
+        batches, and aligned as short clips are."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+
+        model = self.model
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=self.options.task, language=language or "en")
+        by_seek: dict[int, list[int]] = {}
+        for segment in segments:
+            by_seek.setdefault(int(segment.seek), []).extend(t for t in segment.tokens if t < tokenizer.eot)
+        windows = [(seek, tokens) for seek, tokens in by_seek.items() if tokens]
+        if not windows:
+            return ()
+        mel = model.feature_extractor(audio)
+        content_frames, window = mel.shape[-1] - 1, model.feature_extractor.nb_max_frames
+        words: list[tuple[str, float]] = []
+        for first in range(0, len(windows), 8):
+            chunk = windows[first : first + 8]
+            sizes = [min(window, content_frames - seek) for seek, _ in chunk]
+            encoded = model.encode(np.stack([pad_or_trim(mel[:, seek : seek + size]) for (seek, _), size in zip(chunk, sizes)]))
+            for alignment in model.find_alignment(tokenizer, [tokens for _, tokens in chunk], encoded, sizes):
+                words.extend(merge_punctuation([(a["word"], word_probability(a["probability"])) for a in alignment]))
+        return tuple(words)
 
     def _detect(self, item: AudioItem):
         if not self.options.detect_language:
@@ -272,6 +342,4 @@ def make_faster_whisper(model, options: DecodingOptions) -> FasterWhisperBackend
 
 
 def _with_time(transcript: Transcript, seconds: float) -> Transcript:
-    from dataclasses import replace
-
     return replace(transcript, decode_s=seconds)

@@ -4,13 +4,16 @@ Per batch, the encoder runs once. One decoder step from <|startoftranscript|> gi
 openai-whisper reads at that position: the language distribution (language ID) and the
 no-speech probability. Generation then reuses the encoder output, and a teacher-forced
 pass over the generated tokens gives the average log-probability the way Whisper
-defines it (sum over text tokens and end-of-text, divided by their count).
+defines it (sum over text tokens and end-of-text, divided by their count). The same pass
+gives word confidence at no extra model cost: each text token's probability among text
+tokens (as Whisper's word timestamps compute it, here in the context the tokens were
+generated in, prompt included), grouped into words by `split_words`.
 """
 
 import time
 from typing import Iterable, Iterator, Sequence
 
-from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code
+from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code, split_words
 from .registry import register
 
 __all__ = ["TransformersBackend"]
@@ -120,8 +123,11 @@ class TransformersBackend:
             for i, item in enumerate(batch):
                 tokens = [t for t in sequences[i].tolist() if t < self.eot]  # text tokens only
                 text = self.processor.tokenizer.decode(tokens, skip_special_tokens=True).strip()
-                avg_logprob = self._avg_logprob(encoded.last_hidden_state[i : i + 1], tokens, languages[i], kwargs.get("prompt_ids"))
-                out.append((item, text, avg_logprob, i))
+                avg_logprob, token_probs = self._scores(encoded.last_hidden_state[i : i + 1], tokens, languages[i], kwargs.get("prompt_ids"))
+                words = None
+                if o.word_confidence:
+                    words = tuple(split_words(tokens, token_probs, self._decode_piece, languages[i])) if text else ()
+                out.append((item, text, avg_logprob, i, words))
         elapsed = (time.perf_counter() - started) / len(batch)
         return [
             Transcript(
@@ -135,11 +141,18 @@ class TransformersBackend:
                 compression_ratio=compression_ratio(text),
                 temperature=o.temperature[0] if len(o.temperature) == 1 else None,
                 decode_s=elapsed,
+                words=words,
             )
-            for item, text, avg_logprob, i in out
+            for item, text, avg_logprob, i, words in out
         ]
 
-    def _avg_logprob(self, hidden, tokens: list[int], language: str | None, prompt_ids=None) -> float:
+    def _decode_piece(self, ids: list[int]) -> str:
+        # as decoded, spaces kept where the tokens have them (no clean-up of " ." etc.)
+        return self.processor.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def _scores(self, hidden, tokens: list[int], language: str | None, prompt_ids=None) -> tuple[float, list[float]]:
+        """Whisper's average log-probability of `tokens` + end-of-text, and each text
+        token's probability among text tokens (the word-confidence input)."""
         torch = self.torch
         # <|startofprev|> prompt... <|startoftranscript|> lang task <|notimestamps|>: the
         # context the tokens were generated in.
@@ -151,9 +164,13 @@ class TransformersBackend:
         from transformers.modeling_outputs import BaseModelOutput
 
         logits = self.model(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), decoder_input_ids=ids[:, :-1]).logits
-        logprobs = logits.float().log_softmax(-1)[0, len(prompt) - 1 :]
+        logits = logits.float()[0, len(prompt) - 1 :]
         targets = ids[0, len(prompt) :]
-        return float(logprobs.gather(-1, targets[:, None]).sum()) / len(targets)
+        avg_logprob = float(logits.log_softmax(-1).gather(-1, targets[:, None]).sum()) / len(targets)
+        if not tokens or not self.options.word_confidence:
+            return avg_logprob, []
+        text_probs = logits[: len(tokens), : self.eot].softmax(-1)
+        return avg_logprob, text_probs.gather(-1, targets[: len(tokens), None])[:, 0].tolist()
 
 
 @register("transformers", model_format="transformers",

@@ -1,9 +1,18 @@
-"""openai-whisper: the reference implementation, for parity checks."""
+"""openai-whisper: the reference implementation, for parity checks.
+
+Word confidence is not taken from `transcribe(word_timestamps=True)`: with timestamps
+off, that option moves the next window's start to the last word's end and decodes the
+clip's tail again, which can add words, so the transcript would depend on it. Instead,
+after decoding, one teacher-forced pass per 30 s window scores the decoded tokens the way
+Whisper's `find_alignment` does (softmax over text tokens after the same start
+sequence), and `split_words` groups them into words. That pass runs the encoder again
+(openai-whisper keeps no encoder output), as its own word timestamps do.
+"""
 
 import time
 from typing import Iterable, Iterator
 
-from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code
+from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code, split_words
 from .registry import register
 
 __all__ = ["OpenAIWhisperBackend"]
@@ -81,6 +90,7 @@ class OpenAIWhisperBackend:
             )
             segments = result.get("segments", [])
             text = result["text"].strip()
+            words = self._words(item.audio, segments, result.get("language") or language) if o.word_confidence else None
             yield Transcript(
                 utterance_id=item.utterance_id,
                 text=text,
@@ -92,7 +102,40 @@ class OpenAIWhisperBackend:
                 compression_ratio=compression_ratio(text),
                 temperature=max((s["temperature"] for s in segments), default=None),
                 decode_s=time.perf_counter() - started,
+                words=words,
             )
+
+    def _words(self, audio, segments: list[dict], language: str | None) -> tuple[tuple[str, float], ...]:
+        """(word, probability) of the decoded text: per window (segments share a window's
+        `seek`), Whisper's start sequence + <|notimestamps|> + the window's text tokens,
+        one forward pass, each token's probability among text tokens."""
+        import whisper
+        from whisper.audio import N_FRAMES, N_SAMPLES
+
+        torch, model, o = self.torch, self.model, self.options
+        tokenizer = whisper.tokenizer.get_tokenizer(
+            model.is_multilingual, num_languages=model.num_languages, language=language, task=o.task)
+        windows: dict[int, list[int]] = {}
+        for segment in segments:
+            windows.setdefault(int(segment["seek"]), []).extend(t for t in segment["tokens"] if t < tokenizer.eot)
+        if not any(windows.values()):
+            return ()
+        mel = whisper.log_mel_spectrogram(audio, model.dims.n_mels, padding=N_SAMPLES)
+        content_frames = mel.shape[-1] - N_FRAMES
+        dtype = next(model.parameters()).dtype
+        start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        words: list[tuple[str, float]] = []
+        for seek, tokens in windows.items():
+            if not tokens:
+                continue
+            window = whisper.pad_or_trim(mel[:, seek : seek + min(N_FRAMES, content_frames - seek)], N_FRAMES)
+            ids = torch.tensor([start + tokens], device=model.device)
+            with torch.inference_mode():
+                logits = model(window[None].to(model.device, dtype), ids)[0]
+            probs = logits[len(start) - 1 : len(start) - 1 + len(tokens), : tokenizer.eot].float().softmax(-1)
+            p = probs[torch.arange(len(tokens)), torch.tensor(tokens)].tolist()
+            words.extend(split_words(tokens, p, tokenizer.decode, language))
+        return tuple(words)
 
 
 @register("openai-whisper", model_format="openai-whisper", description="openai-whisper: the reference implementation, for parity checks")
