@@ -153,8 +153,12 @@ def _onednn_isa(flags: frozenset[str]) -> str | None:
     return None
 
 
-def _mkl_isa(flags: frozenset[str]) -> str | None:
-    """The ISA Intel MKL dispatches to, roughly (its own names), capped by MKL_ENABLE_INSTRUCTIONS."""
+def _mkl_isa(flags: frozenset[str], vendor: str | None) -> str | None:
+    """The ISA Intel MKL dispatches to, roughly (its own names), capped by MKL_ENABLE_INSTRUCTIONS.
+    On other vendors' CPUs MKL picks its own path and does not say which (MKL_VERBOSE names
+    no instruction set there): "non-Intel path"."""
+    if vendor and vendor != "GenuineIntel":
+        return "non-Intel path"
     levels = (
         ("AVX512_E1", ("avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni")),
         ("AVX512", ("avx512f", "avx512bw", "avx512vl", "avx512dq")),
@@ -209,14 +213,14 @@ def kernels() -> dict:
     `summary` is one line, e.g. "int8/f32 GEMM: DNNL AVX512_CORE_BF16; CTranslate2: AVX2":
     two runs with the same CPU model and the same summary use the same kernels."""
     versions = package_versions()
-    _, flags = _cpuinfo()
+    fields, flags = _cpuinfo()
     out: dict = {"ctranslate2": versions.get("ctranslate2"), "torch": versions.get("torch")}
     ct2 = _ctranslate2_config(tuple(os.environ.get(k) for k in NUMERICS_ENV)) if versions.get("ctranslate2") else None
     if ct2 is None:
         out.update(source="none", summary=None)
         return out
     gemm = ct2.get("gemm_s8")
-    gemm_isa = _onednn_isa(flags) if gemm == "DNNL" else _mkl_isa(flags) if gemm == "MKL" else None
+    gemm_isa = _onednn_isa(flags) if gemm == "DNNL" else _mkl_isa(flags, ct2.get("cpu") or fields.get("vendor_id")) if gemm == "MKL" else None
     out.update(
         source="ctranslate2 log; GEMM ISA derived from CPU flags",
         ctranslate2_isa=ct2["isa"],
