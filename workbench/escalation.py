@@ -105,6 +105,20 @@ def rung_scores(rung: str, result: BenchResult, baseline: BenchResult | None) ->
     return RungScores(rung, tuple(figures))
 
 
+def review_scores(workspace: str, run_id: str, budget: str, baseline: RungScores) -> RungScores:
+    """The review rung in the policy's terms: each slice's SIMULATED WER after people correct
+    the queue's head within `budget` (`workbench.review.simulated_slice_wer`), against the
+    baseline's WER. No interval: review only replaces hypotheses by their references."""
+    from .review import simulated_slice_wer
+
+    base = {f.key: f.wer for f in baseline.slices}
+    figures = tuple(
+        SliceFigure(OVERALL if s.key == "overall" else s.key, s.utterances, s.wer_after, base.get(OVERALL if s.key == "overall" else s.key))
+        for s in simulated_slice_wer(workspace, run_id, budget) if s.wer_after is not None
+    )
+    return RungScores("review", figures)
+
+
 def guard_figures_of(workspace: str, result: BenchResult) -> GuardFigures:
     """The forgetting guard's measures of a scored run, from its stored hypotheses."""
     from .diagnostics import run_guard_figures
@@ -136,7 +150,7 @@ def run_escalation(
     skipped = []
     cheap = [r for r in ladder if r not in TRAINING_RUNGS]
     if config.lexicon is None:
-        needs_lexicon = [r for r in cheap if strategies.needs_lexicon(r)]
+        needs_lexicon = [r for r in cheap if r != "review" and strategies.needs_lexicon(r)]
         if needs_lexicon:
             skipped.append(f"{', '.join(needs_lexicon)}: no lexicon in the config")
             cheap = [r for r in cheap if r not in needs_lexicon]
@@ -168,6 +182,23 @@ def run_escalation(
     for rung in ladder:
         if rung in TRAINING_RUNGS:
             break
+        if rung == "review":
+            # People check the least confident transcripts of the best rung so far: its figures
+            # are simulated (a reviewed hypothesis becomes its reference), and say so.
+            reviewed_run = outcomes[-1].run_id
+            scores = review_scores(bench.workspace, reviewed_run, config.review.budget, outcomes[0].scores)
+            decision = decide(scores, ladder, config.targets, gpu_available=gpu, allow_cpu=request.allow_cpu, earlier=tuple(earlier))
+            outcomes.append(RungOutcome(rung, reviewed_run, scores, decision, (),
+                                        {"simulated": True, "budget": config.review.budget, "reviewed_run": reviewed_run}))
+            earlier.append(scores)
+            say(f"review (SIMULATED, budget {config.review.budget} of run {reviewed_run}): " + decision.explain())
+            if decision.action == "needs_gpu":
+                config_path, command = write_training_handoff(request, bench, decision.next_rung)
+                say(f"wrote {config_path}; on a GPU machine run:\n  {command}")
+                return Escalation(tuple(outcomes), decision, config_path, command, tuple(skipped))
+            if decision.action != "next":
+                return Escalation(tuple(outcomes), decision, skipped=tuple(skipped))
+            continue
         result = baseline if rung == "baseline" else score_rung(rung)
         scores = rung_scores(rung, result, None if rung == "baseline" else baseline)
         if rung != "baseline":

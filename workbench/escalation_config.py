@@ -36,8 +36,11 @@ __all__ = [
     "default_config_text",
 ]
 
-# Cheapest first: the cheap rungs as the strategy registry orders them, then training.
-LADDER = (*strategies.ladder(), "lora", "full")
+# Cheapest first: the cheap rungs as the strategy registry orders them, human review of the
+# least confident transcripts, then training. Review costs people's time, so the default
+# ladder leaves it out: add "review" to `ladder` to try it before training.
+LADDER = (*strategies.ladder(), "review", "lora", "full")
+DEFAULT_LADDER = tuple(r for r in LADDER if r != "review")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # transformers' lr_scheduler_type values that need no extra arguments.
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt")
@@ -188,6 +191,21 @@ class LoraOptions:
 
 
 @dataclass(frozen=True)
+class ReviewOptions:
+    """The review rung: people check the least confident transcripts, most likely wrong first."""
+
+    budget: str = "20%"  # a share of the utterances ("20%"), a count ("50") or minutes of audio ("30min")
+
+    def __post_init__(self) -> None:
+        from .review import parse_budget
+
+        try:
+            parse_budget(self.budget)
+        except Exception as exc:  # noqa: BLE001 - one message, whatever the parser raised
+            raise ValueError(f"budget: {exc}") from None
+
+
+@dataclass(frozen=True)
 class TrainingOptions:
     """How the training rungs (lora, full) train; ignored by the cheaper rungs."""
 
@@ -257,11 +275,12 @@ class TrainingOptions:
 @dataclass(frozen=True)
 class EscalationConfig:
     targets: Targets = field(default_factory=Targets)
-    ladder: tuple[str, ...] = LADDER  # a sub-sequence of LADDER, in its order, starting with "baseline"
+    ladder: tuple[str, ...] = DEFAULT_LADDER  # a sub-sequence of LADDER, in its order, starting with "baseline"
     model: str = "base"  # a named model, a local model folder or file, or a hub id
     lexicon: str | None = None  # path; relative paths resolve against the config file's folder
     data: str | None = None  # manifest path (or hf:NAME); None: the embedded demo corpus
     training: TrainingOptions = field(default_factory=TrainingOptions)
+    review: ReviewOptions = field(default_factory=ReviewOptions)
     retention: str | None = None  # optional separate retention manifest, resolved like data
     # Strategy options, as `--set` takes them: [strategies.lexicon] fuzzy_threshold = 85, or
     # "prompt.max_tokens" = 100 (checked against the registry's config dataclasses).
@@ -420,6 +439,10 @@ _TABLE_COMMENTS = {
     ),
     "training": (
         "Used only by the training rungs (lora, full); they need a GPU.",
+    ),
+    "review": (
+        "The review rung (add \"review\" to ladder): its figures are SIMULATED, as if a person",
+        "corrected the least confident transcripts within the budget.",
     ),
     "training.augment": (
         "Audio augmentation, applied to the training part only, never to what is scored.",

@@ -51,6 +51,8 @@ def post_process_hypotheses(hypotheses, steps, progress=None, stage: str = "post
                 made.extend(changes)
         replaced += len(made)
         extra["replacements"], extra["baseline_hypothesis"] = made, h.hypothesis
+        if any(isinstance(c, dict) and c.get("reviewed") for c in made):
+            extra["reviewed"] = True  # a person corrected it (workbench review import)
         rows.append(StoredHypothesis(h.utterance_id, h.reference, text, h.slices, extra))
         if progress:
             progress(stage, k + 1, len(hypotheses))
