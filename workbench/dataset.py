@@ -56,6 +56,11 @@ class Utterance:
     slices: Mapping[str, str] = field(default_factory=dict)  # accent, language, speaker, extra columns
     duration_s: float | None = None  # measured from the audio, not trusted from the manifest
     row: int | None = None  # 1-based line/row number in the source, for messages
+    # A long recording's reference as read from its reference file (workbench.subtitles
+    # Segments: times, text, speaker); `reference` is then their texts joined. Empty for
+    # a row whose transcript is in the manifest. Left out of equality: it is what
+    # `reference` was made from.
+    segments: tuple = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Read-only view so a frozen Utterance cannot be mutated through its mapping.
@@ -64,6 +69,11 @@ class Utterance:
     @property
     def language(self) -> str | None:
         return self.slices.get("language") or None
+
+    @property
+    def longform(self) -> bool:
+        """A recording whose reference came from a reference file (scored as long-form)."""
+        return bool(self.segments)
 
     @property
     def no_speech(self) -> bool:

@@ -5,6 +5,20 @@ Every loader ends in the same `Dataset`: column names are mapped to ours (recipe
 `audio_filepath/text`), each row is validated, and a row with a problem is excluded and
 reported with its row number and reason. `strict=True` turns the first problem into an
 error instead.
+
+Long recordings: a row may give its reference as a FILE instead of text, in a
+`reference_file` column (also `reference_path`, `subtitles`): a SubRip .srt, WebVTT .vtt,
+NIST .stm or plain .txt file, its path relative to the manifest's folder like the audio's
+(`workbench.subtitles` reads them). A transcript column holding nothing but such a path
+is read the same way (no transcript is one word ending in .srt), and in a folder an
+audio file's same-name .srt/.vtt/.stm serves when there is no .txt. The utterance's
+`reference` is then the file's segment texts joined, and `Utterance.segments` holds the
+segments (times, speakers) for long-form scoring. Such rows are long-form: the 30 s
+`max_duration_s` does not apply to them (`max_longform_duration_s` does, no limit by
+default), and a reference whose last segment ends more than a second after the audio
+does is refused as belonging to another recording. A malformed reference file excludes
+its row with a problem naming the file and line ("refs/a.srt:12: bad time line ...");
+the other rows load.
 """
 
 import os
@@ -14,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from .audio import AudioDecodeError, Preprocessing, load_audio, probe
+from .audio import AudioDecodeError, Preprocessing, iter_audio_blocks, load_audio, probe
 from .dataset import AudioSource, Dataset, Problem, Utterance, is_true, no_valid_rows_message
 from .errors import BadInputError
+from .subtitles import REFERENCE_SUFFIXES, ReferenceFileError, read_reference, reference_text
 from .tabular import JSONL_SUFFIXES, PROBLEM, read_table, read_text
 
 __all__ = ["LoadOptions", "load_dataset", "no_valid_rows_message", "AUDIO_EXTENSIONS", "COLUMN_ALIASES"]
@@ -32,7 +47,11 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "accent": ("accent", "accents"),
     "language": ("language", "locale", "lang"),
     "speaker": ("speaker", "speaker_id", "client_id"),
+    "reference_file": ("reference_file", "reference_path", "subtitles"),  # .srt/.vtt/.stm/.txt: a long recording
 }
+# A reference file's end may pass the audio's by this much (subtitle timing slack) before
+# the file is taken for another recording's.
+REFERENCE_END_SLACK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +61,9 @@ class LoadOptions:
     strict: bool = False  # fail on the first problem instead of excluding the row
     min_duration_s: float = 1.0  # shorter clips are excluded (Whisper hallucinates on them)
     max_duration_s: float = 30.0  # longer clips exceed Whisper's 30 s window
+    # rows with a reference file are long recordings: max_duration_s does not apply to
+    # them, this does (None: no limit)
+    max_longform_duration_s: float | None = None
     min_transcript_chars: int = 1  # letters/digits a transcript needs after stripping punctuation
     check_audio: str = "header"  # "header": read headers; "decode": decode fully; "none": trust paths
     keep_columns: tuple[str, ...] = ()  # extra columns allowed in strict mode
@@ -58,6 +80,8 @@ class LoadOptions:
             raise ValueError(
                 f"need 0 <= min_duration_s < max_duration_s, got {self.min_duration_s!r} and {self.max_duration_s!r}"
             )
+        if self.max_longform_duration_s is not None and self.max_longform_duration_s <= self.min_duration_s:
+            raise ValueError(f"need max_longform_duration_s > min_duration_s, got {self.max_longform_duration_s!r}")
 
 
 ProgressFn = Callable[[int, int], None]
@@ -100,7 +124,12 @@ def _load_folder(folder: Path, options: LoadOptions, progress) -> Dataset:
     if not audio_files:
         raise BadInputError(f"{folder}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) in this folder")
     nested = any(p.parent != folder for p in audio_files)
-    header = ["audio", "text"] + (["folder"] if nested else [])
+
+    def subtitles(audio: Path) -> Path | None:  # a long recording's timed reference, when there is no .txt
+        return next((audio.with_suffix(s) for s in REFERENCE_SUFFIXES[:-1] if audio.with_suffix(s).is_file()), None)
+
+    timed = any(not a.with_suffix(".txt").exists() and subtitles(a) for a in audio_files)
+    header = ["audio", "text"] + (["reference_file"] if timed else []) + (["folder"] if nested else [])
 
     def rows() -> Iterator[tuple[int, dict]]:
         for number, audio in enumerate(audio_files, start=1):
@@ -109,8 +138,11 @@ def _load_folder(folder: Path, options: LoadOptions, progress) -> Dataset:
             row = {"audio": relative}
             if nested:
                 row["folder"] = audio.parent.relative_to(folder).as_posix()
-            if not transcript.exists():
-                row[PROBLEM] = f"no transcript file {transcript.name} beside {relative}"
+            if not transcript.exists() and subtitles(audio) is not None:
+                row["text"] = ""
+                row["reference_file"] = subtitles(audio).relative_to(folder).as_posix()
+            elif not transcript.exists():
+                row[PROBLEM] = f"no transcript file {transcript.name} beside {relative} (nor a .srt, .vtt or .stm reference)"
                 row["__field__"] = "text"
             else:
                 try:
@@ -181,7 +213,7 @@ def _build(
     base_dir = base_dir.resolve()  # absolute paths keep working whatever the cwd later is
     columns = {ours: _pick(header, ours) for ours in COLUMN_ALIASES}
     for required in ("audio", "text"):
-        if columns[required] is None:
+        if columns[required] is None and not (required == "text" and columns["reference_file"]):
             expected = ", ".join(COLUMN_ALIASES[required])
             raise BadInputError(
                 f"{source}: missing required {required} column (expected one of: {expected}; found: {', '.join(header) or 'none'})"
@@ -219,6 +251,26 @@ def _build(
             continue
         utt_id = str(row.get(columns["id"], "")).strip() if columns["id"] else ""
         utt_id = utt_id or (audio_value.strip() if isinstance(audio_value, str) else audio.label or audio.path) or f"{row_label}-{number}"
+        segments: tuple = ()
+        reference_file = _reference_file(row, columns, reference, base_dir)
+        if reference_file:
+            try:
+                segments = read_reference(_resolve(reference_file, base_dir), recording=_stem(audio_value))
+            except BadInputError as exc:
+                what = str(exc)  # e.g. not UTF-8: already "path:line: what is wrong"
+                if isinstance(exc, ReferenceFileError):  # the file as the manifest writes it
+                    what = f"{reference_file}{f':{exc.line}' if exc.line else ''}: {exc.reason}"
+                report(Problem(source, number, what, field=columns["reference_file"] or columns["text"], utterance_id=utt_id))
+                continue
+            written = reference if reference != reference_file else ""
+            reference = reference_text(segments)
+            if written and " ".join(written.split()) != " ".join(reference.split()):
+                report(
+                    Problem(
+                        source, number, f"transcript and reference file {reference_file} differ; the file is used",
+                        field=columns["text"], utterance_id=utt_id, kind="warning",
+                    )
+                )
         if utt_id in seen:
             first, first_reference = seen[utt_id]
             if reference != first_reference:
@@ -256,11 +308,11 @@ def _build(
             slices["language"] = options.language
         for column in extras:
             slices[column] = _slice_value(row.get(column, ""))
-        candidates.append((number, Utterance(utt_id, audio, reference, slices, None, number)))
+        candidates.append((number, Utterance(utt_id, audio, reference, slices, None, number, segments)))
 
     if options.language and "language" not in slice_columns:
         slice_columns = ("language",) + slice_columns
-    utterances, not_found = _check_audio(source, candidates, options, report, progress, columns["audio"])
+    utterances, not_found = _check_audio(source, candidates, options, report, progress, columns["audio"], columns["reference_file"] or columns["text"])
     # Text checks run before audio checks; report in row order, and in strict mode fail
     # on the earliest bad row, not on the first check that happened to run.
     problems.sort(key=lambda p: (p.row is not None, p.row or 0))
@@ -286,6 +338,31 @@ def _path_hint(base_dir: Path, not_found: list[str]) -> str:
     )
 
 
+def _reference_file(row: dict, columns: dict, transcript: str, base_dir: Path) -> str:
+    """The reference file a row names: its reference_file column, or a transcript that is
+    nothing but a path ending in .srt/.vtt/.stm (or .txt, when that file exists)."""
+    if columns["reference_file"]:
+        value = row.get(columns["reference_file"], "")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    if transcript and not any(ch.isspace() for ch in transcript):
+        suffix = Path(transcript).suffix.lower()
+        if suffix in REFERENCE_SUFFIXES[:-1] or (suffix == ".txt" and _resolve(transcript, base_dir).is_file()):
+            return transcript
+    return ""
+
+
+def _resolve(value: str, base_dir: Path) -> Path:
+    return Path(value) if os.path.isabs(value) else base_dir / value
+
+
+def _stem(audio_value) -> str | None:
+    """The recording's name, to pick its lines from an STM that holds several."""
+    if isinstance(audio_value, dict):
+        audio_value = audio_value.get("path") or ""
+    return Path(audio_value.strip()).stem if isinstance(audio_value, str) and audio_value.strip() else None
+
+
 def _slice_value(value) -> str:
     if isinstance(value, (list, tuple)):  # e.g. Common Voice "accents" as a list
         return ", ".join(str(v) for v in value)
@@ -304,9 +381,12 @@ def _audio_source(value, base_dir: Path) -> AudioSource | None:
     return AudioSource(path=str(path), label=value)
 
 
-def _check_audio(source, candidates, options: LoadOptions, report, progress, audio_field: str) -> tuple[list[Utterance], list[str]]:
+def _check_audio(
+    source, candidates, options: LoadOptions, report, progress, audio_field: str, reference_field: str | None = None
+) -> tuple[list[Utterance], list[str]]:
     """Measure each clip's duration and exclude missing, undecodable, too short or too long
-    ones. Also returns the audio values (as written) of the files not found, for the hint."""
+    ones, and long recordings whose reference file runs past their end. Also returns the
+    audio values (as written) of the files not found, for the hint."""
     if options.check_audio == "none":
         return [u for _, u in candidates], []
 
@@ -314,6 +394,12 @@ def _check_audio(source, candidates, options: LoadOptions, report, progress, aud
 
     def measure(utterance: Utterance) -> float | str:
         try:
+            if full_decode and utterance.segments:
+                if options.preprocessing.trim_silence:
+                    return "trim_silence cannot be used on a long recording (it would shift every time against the reference)"
+                # in blocks: an hour of audio is never in memory at once
+                samples = sum(len(block) for block in iter_audio_blocks(utterance.audio, 30.0, Preprocessing(options.preprocessing.sample_rate)))
+                return samples / options.preprocessing.sample_rate
             if full_decode:
                 samples = load_audio(utterance.audio, options.preprocessing)
                 return len(samples) / options.preprocessing.sample_rate
@@ -342,10 +428,22 @@ def _check_audio(source, candidates, options: LoadOptions, report, progress, aud
         if result < options.min_duration_s:
             report(Problem(source, number, f"audio too short ({result:.2f} s < {options.min_duration_s:g} s)", field=audio_field, utterance_id=utterance.id))
             continue
-        if result > options.max_duration_s:
-            report(Problem(source, number, f"audio too long ({result:.2f} s > {options.max_duration_s:g} s)", field=audio_field, utterance_id=utterance.id))
+        limit = options.max_longform_duration_s if utterance.segments else options.max_duration_s
+        if limit is not None and result > limit:
+            hint = "" if utterance.segments else " (a long recording needs its reference as a file: a reference_file column)"
+            report(Problem(source, number, f"audio too long ({result:.2f} s > {limit:g} s){hint}", field=audio_field, utterance_id=utterance.id))
+            continue
+        ends = [s.end for s in utterance.segments if s.end is not None]
+        if ends and max(ends) > result + REFERENCE_END_SLACK_S:
+            report(
+                Problem(
+                    source, number,
+                    f"reference runs to {max(ends):.2f} s, past the end of the audio ({result:.2f} s): is it another recording's?",
+                    field=reference_field, utterance_id=utterance.id,
+                )
+            )
             continue
         kept.append(
-            Utterance(utterance.id, utterance.audio, utterance.reference, utterance.slices, round(result, 4), utterance.row)
+            Utterance(utterance.id, utterance.audio, utterance.reference, utterance.slices, round(result, 4), utterance.row, utterance.segments)
         )
     return kept, not_found
