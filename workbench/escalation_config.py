@@ -197,7 +197,7 @@ class ReviewOptions:
     budget: str = "20%"  # a share of the utterances ("20%"), a count ("50") or minutes of audio ("30min")
 
     def __post_init__(self) -> None:
-        from .review import parse_budget
+        from .review_budget import parse_budget
 
         try:
             parse_budget(self.budget)
