@@ -849,7 +849,7 @@ def cmd_review(args) -> int:
 
 
 def _print_review(a, show: int) -> None:
-    queue, overall = a.queue, a.slices[0]
+    queue = a.queue
     excluded = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in queue.excluded.items() if n)
     print(f"run {a.run_id}: {len(queue.items)} speech utterances with a hypothesis queued"
           + (f" ({excluded} not queued: the coverage rule)" if excluded else "") + f"; normalizer {a.normalizer}")
