@@ -87,6 +87,9 @@ class StrategyInfo:
     # identity, so old runs of the strategy are not reused).
     version: int = 1
     needs_lexicon: bool = False  # its factory refuses lexicon=None (the TUI and ladder skip it without one)
+    # False: not a rung of the escalation ladder (e.g. long-form decoding, which changes
+    # nothing for clips of up to 30 s); still run by name in a comparison.
+    on_ladder: bool = True
 
     def fields(self) -> tuple[ConfigField, ...]:
         return _fields(self)
@@ -96,14 +99,14 @@ _REGISTRY: dict[str, StrategyInfo] = {}
 
 
 def register(name: str, stage: str, config_type: type, cost: int, description: str, version: int = 1,
-             needs_lexicon: bool = False):
+             needs_lexicon: bool = False, on_ladder: bool = True):
     """Decorator for a factory; a name can be registered once. The config type is checked
     here, at import, so a strategy with an option the CLI cannot set fails loudly."""
     if stage not in STAGES:
         raise ValueError(f"strategy {name!r}: stage must be one of {STAGES}, got {stage!r}")
     if not name or "+" in name or "." in name or "=" in name or name != name.strip():
         raise ValueError(f"strategy name {name!r}: must be non-empty, without spaces around it, '+', '.' or '='")
-    info = StrategyInfo(name, stage, config_type, None, cost, description, version, needs_lexicon)  # type: ignore[arg-type]
+    info = StrategyInfo(name, stage, config_type, None, cost, description, version, needs_lexicon, on_ladder)  # type: ignore[arg-type]
     _fields(info)  # raises on a config type that is not a frozen dataclass of plain types
 
     def decorate(factory):
@@ -162,7 +165,7 @@ def ladder() -> tuple[str, ...]:
     """The cheap rungs of the escalation ladder, cheapest first: 'baseline', every other
     strategy alone by cost, then each decode-time strategy with all post-processing ones
     (written in cost order, e.g. 'lexicon+prompt')."""
-    infos = available()
+    infos = tuple(i for i in available() if i.on_ladder)
     alone = [i.name for i in infos if i.stage == "none"] + [i.name for i in infos if i.stage != "none"]
     posts = [i for i in infos if i.stage == "post"]
     combined = ["+".join(i.name for i in sorted(posts + [d], key=lambda s: (s.cost, s.name)))
