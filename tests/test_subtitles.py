@@ -196,3 +196,41 @@ def test_unreadable_reference_files(make_file, name, content, fragment):
 def test_missing_reference_file(tmp_path):
     with pytest.raises(ReferenceFileError, match="reference file not found"):
         read_reference(tmp_path / "nope.srt")
+
+
+# --------------------------------------------------------------------------- damage
+
+
+def test_damaged_files_parse_or_fail_with_a_one_line_error():
+    """Random edits of good files: each either still parses to sane segments or raises a
+    BadInputError naming the file, never another exception."""
+    import random
+
+    from workbench.subtitles import parse_stm, parse_vtt
+
+    good = {
+        parse_srt: "1\n00:00:01,000 --> 00:00:02,500\n<i>Hello</i> there\n\n2\n00:00:03,000 --> 00:00:04,000\nNext\n\n3\n01:00:05,000 --> 01:00:06,000\nThird\n",
+        parse_vtt: "WEBVTT\n\nNOTE x\n\nid1\n00:01.000 --> 00:02.000\n<v Bob>Hi all\n\n01:00:00.000 --> 01:00:01.000\nyes\n",
+        parse_stm: "a 1 s 0.0 1.0 <o> hello\na 1 s 1.5 2.0 there\nb 1 t 0 1 x\n",
+    }
+    rng = random.Random(11)
+    alphabet = "0123456789:,.-> \n<>{}\\abcWEBVTTNOTE\r\ufeff"
+    for _ in range(400):
+        for parse, text in good.items():
+            chars = list(text)
+            for _ in range(rng.randint(1, 6)):
+                i = rng.randrange(len(chars) + 1)
+                op = rng.random()
+                if op < 0.3 and chars:
+                    del chars[min(i, len(chars) - 1)]
+                elif op < 0.7:
+                    chars.insert(i, rng.choice(alphabet))
+                else:
+                    chars = chars[:i]
+            damaged = "".join(chars)
+            try:
+                segments = parse(damaged, "damaged.x")
+            except BadInputError as exc:
+                assert str(exc).startswith("damaged.x") and "\n" not in str(exc), (damaged, str(exc))
+            else:
+                assert segments and all(0 <= s.start <= s.end and s.text for s in segments), damaged
