@@ -21,7 +21,10 @@ from typing import Callable, Iterable, Iterator, Protocol, Sequence
 import numpy as np
 
 __all__ = ["DecodingOptions", "AudioItem", "Transcript", "Backend", "applied_options", "compression_ratio", "language_code",
-           "word_probability", "merge_punctuation", "split_words", "PREPEND_PUNCTUATION", "APPEND_PUNCTUATION"]
+           "word_probability", "merge_punctuation", "split_words", "PREPEND_PUNCTUATION", "APPEND_PUNCTUATION", "LONGFORM_MODES"]
+
+
+LONGFORM_MODES = ("sequential", "batched")  # how items longer than 30 s are decoded
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,16 @@ class DecodingOptions:
     # queue and the confidence calibrator. On by default: the alignment pass costs ~6-7%
     # of decoding on CPU (benchmarks/README.md, "Word confidence"), under the 10% target.
     word_confidence: bool = True
+    # Items longer than Whisper's 30 s window (clips up to 30 s decode as before, whatever
+    # these say). "sequential": Whisper's own algorithm (faster-whisper's and
+    # openai-whisper's `transcribe`), always with timestamps: without them the decoder
+    # cannot seek to where the last full segment ended, and speech cut at a 30 s window
+    # boundary is silently dropped. "batched": faster-whisper's BatchedInferencePipeline,
+    # Silero VAD cutting the speech into chunks of at most `chunk_length` s decoded
+    # `batch_size` at a time (faster-whisper only; openai-whisper decodes sequentially).
+    longform: str = "sequential"
+    chunk_length: int = 30  # batched: seconds of speech per VAD chunk, 1..30
+    vad: bool = False  # sequential: skip what Silero VAD calls non-speech first (faster-whisper)
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -56,6 +69,10 @@ class DecodingOptions:
             raise ValueError(f"task must be transcribe or translate, got {self.task!r}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if self.longform not in LONGFORM_MODES:
+            raise ValueError(f"longform must be one of {', '.join(LONGFORM_MODES)}, got {self.longform!r}")
+        if not 1 <= self.chunk_length <= 30:
+            raise ValueError(f"chunk_length must be 1..30 seconds (Whisper's window), got {self.chunk_length!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,6 +85,9 @@ class AudioItem:
     language: str | None  # from the dataset; None = detect
     prompt: str | None = None  # this utterance's initial prompt (a strategy's), else the options'
     hotwords: str | None = None  # faster-whisper: this utterance's hotwords, else the options'
+    # DecodingOptions fields changed for this item if it is longer than 30 s (a long-form
+    # strategy's, e.g. {"longform": "batched", "chunk_length": 20}); ignored for shorter clips.
+    longform_options: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +105,11 @@ class Transcript:
     # (word, probability) in text order, the word with its leading space as decoded;
     # None when word confidence was off, () when there is no text
     words: tuple[tuple[str, float], ...] | None = None
+    # (start s, end s, text) of each decoded segment of an item longer than 30 s, in order;
+    # () for a clip (one window, no timestamps)
+    segments: tuple[tuple[float, float, str], ...] = ()
+    # (start s, end s) of each of `words`, where the decoder timed them (long items)
+    word_times: tuple[tuple[float, float], ...] | None = None
 
     def signals(self) -> dict:
         """What the run store keeps beside the hypothesis text; "words" as [[word, p], ...]
@@ -95,6 +120,15 @@ class Transcript:
             del data["words"]
         else:
             data["words"] = [[w, float(p)] for w, p in self.words]
+        # Long items only, so a clip's stored signals stay as they were.
+        if self.segments:
+            data["segments"] = [[float(a), float(b), t] for a, b, t in self.segments]
+        else:
+            del data["segments"]
+        if self.word_times is None:
+            del data["word_times"]
+        else:
+            data["word_times"] = [[float(a), float(b)] for a, b in self.word_times]
         return data
 
 

@@ -6,7 +6,19 @@ encoder once; language ID and decoding both read that one encoder output. Callin
 the encoder twice (measured here: 0.60 s per pass for base on 2 cores, against 0.05 s
 for language ID and 0.15 s for greedy decoding). The decoding itself is faster-whisper's:
 the same prompt, suppressed tokens and `generate_with_fallback` for the temperature
-ladder. Longer clips go through `WhisperModel.transcribe` unchanged.
+ladder.
+
+Items longer than 30 s (recordings: meetings, calls, lectures) are decoded as
+`DecodingOptions.longform` says, or a long-form strategy's `AudioItem.longform_options`:
+"sequential" is faster-whisper's `WhisperModel.transcribe` (Whisper's algorithm), always
+with timestamps whatever `without_timestamps` says for clips: without them each window
+is decoded to its end with no timestamp to seek from, and speech cut at a 30 s boundary
+was dropped (a 71 s recording of 13 sentences lost 5 of them; tests/test_longform_decoding.py).
+"batched" is faster-whisper's BatchedInferencePipeline: Silero VAD speech chunks of at
+most `chunk_length` s, `batch_size` at a time (not capped on CPU as clips are). Both
+return the segments with their times and, with word confidence, each word's probability
+and times. Memory: the item's whole signal is in memory while it is decoded (16 kHz
+float32: 230 MB per hour), as both faster-whisper pipelines take one array.
 
 Word confidence (`DecodingOptions.word_confidence`) is faster-whisper's own word
 probability, as its `word_timestamps=True` computes it: one teacher-forced
@@ -262,11 +274,13 @@ class FasterWhisperBackend:
 
     # ------------------------------------------------------------------ long clips
     def _long(self, item: AudioItem) -> Transcript:
-        o = self.options
+        """An item longer than 30 s: Whisper's sequential algorithm or the batched VAD
+        pipeline (`DecodingOptions.longform`, or the item's `longform_options`), with the
+        text, the segments and (with word confidence) each word's probability and times."""
+        o = _long_options(self.options, item)
         started = time.perf_counter()
         language = (language_code(o.language or item.language) if self.multilingual else "en") or None
-        segments, info = self.model.transcribe(
-            item.audio,
+        common = dict(
             language=language,
             task=o.task,
             beam_size=o.beam_size,
@@ -275,13 +289,41 @@ class FasterWhisperBackend:
             compression_ratio_threshold=o.compression_ratio_threshold,
             log_prob_threshold=o.logprob_threshold,
             no_speech_threshold=o.no_speech_threshold,
-            condition_on_previous_text=o.condition_on_previous_text,
             initial_prompt=item.prompt or o.initial_prompt,
             hotwords=item.hotwords or o.hotwords,
-            without_timestamps=o.without_timestamps,
-            vad_filter=False,
         )
-        segments = list(segments)
+        words = times = None
+        if o.longform == "batched":
+            from faster_whisper import BatchedInferencePipeline
+
+            # A new pipeline per item: it carries the last word time from call to call.
+            # Chunks decode without timestamp tokens (faster-whisper's default here): with
+            # them, a chunk's last sentence was dropped on the test recording. So a segment
+            # is one VAD chunk and the words carry the finer times. Word timestamps are
+            # added after decoding here, so they do not change the text.
+            segments, info = BatchedInferencePipeline(self.model).transcribe(
+                item.audio, **common, word_timestamps=o.word_confidence, vad_filter=True, chunk_length=o.chunk_length,
+                batch_size=o.batch_size, without_timestamps=True)
+            segments = list(segments)
+            if o.word_confidence:
+                timed = [w for s in segments for w in (s.words or ())]
+                words = tuple((w.word, word_probability(w.probability)) for w in timed)
+                times = tuple((_seconds(w.start), _seconds(w.end)) for w in timed)
+            spans = [(s.start, s.end, s.text) for s in segments]
+        else:
+            # Timestamps always: they are how Whisper seeks from one window to the next.
+            # VAD (o.vad) is done here rather than by transcribe(vad_filter=True), so the
+            # word alignment below sees the audio that was decoded.
+            speech, audio = _speech(item.audio) if o.vad else (None, item.audio)
+            segments, info = self.model.transcribe(
+                audio, **common, condition_on_previous_text=o.condition_on_previous_text, without_timestamps=False,
+                vad_filter=False)
+            segments = list(segments)
+            spans = [(s.start, s.end, s.text) for s in segments]
+            if o.word_confidence:
+                words, times = self._window_words(audio, segments, info.language)
+            if speech is not None:
+                spans, times = _restore_times(speech, spans, times)
         text = "".join(s.text for s in segments).strip()
         detected, probability = ("en", None)
         if self.multilingual:
@@ -297,15 +339,18 @@ class FasterWhisperBackend:
             compression_ratio=compression_ratio(text),
             temperature=max((s.temperature for s in segments), default=None),
             decode_s=time.perf_counter() - started,
-            words=self._window_words(item.audio, segments, info.language) if o.word_confidence else None,
+            words=words,
+            segments=tuple((_seconds(a), _seconds(b), t.strip()) for a, b, t in spans if t.strip()),
+            word_times=times,
         )
 
-    def _window_words(self, audio: np.ndarray, segments, language: str | None) -> tuple[tuple[str, float], ...]:
+    def _window_words(self, audio: np.ndarray, segments, language: str | None) -> tuple[tuple, tuple]:
         """Word confidence of a long clip, after decoding. Not `transcribe(word_timestamps=True)`:
         with timestamps off, that moves the next window to the last word's end and decodes
         the tail again, which adds words (measured: " the ." after a 4 s mini clip). The
         decoded windows (segments share their window's `seek`) are encoded again, in
-        batches, and aligned as short clips are."""
+        batches, and aligned as short clips are. Returns ((word, probability), ...) and
+        ((start s, end s), ...) of the same words."""
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.tokenizer import Tokenizer
 
@@ -316,17 +361,20 @@ class FasterWhisperBackend:
             by_seek.setdefault(int(segment.seek), []).extend(t for t in segment.tokens if t < tokenizer.eot)
         windows = [(seek, tokens) for seek, tokens in by_seek.items() if tokens]
         if not windows:
-            return ()
+            return (), ()
         mel = model.feature_extractor(audio)
         content_frames, window = mel.shape[-1] - 1, model.feature_extractor.nb_max_frames
-        words: list[tuple[str, float]] = []
+        words: list[tuple[str, tuple[float, float, float]]] = []  # (word, (probability, start, end))
         for first in range(0, len(windows), 8):
             chunk = windows[first : first + 8]
             sizes = [min(window, content_frames - seek) for seek, _ in chunk]
             encoded = model.encode(np.stack([pad_or_trim(mel[:, seek : seek + size]) for (seek, _), size in zip(chunk, sizes)]))
-            for alignment in model.find_alignment(tokenizer, [tokens for _, tokens in chunk], encoded, sizes):
-                words.extend(merge_punctuation([(a["word"], word_probability(a["probability"])) for a in alignment]))
-        return tuple(words)
+            for (seek, _), alignment in zip(chunk, model.find_alignment(tokenizer, [tokens for _, tokens in chunk], encoded, sizes)):
+                offset = seek / model.frames_per_second
+                # The merge keeps a merged word's host values, times included, as Whisper does.
+                words.extend(merge_punctuation([(a["word"], (word_probability(a["probability"]), offset + a["start"], offset + a["end"]))
+                                                for a in alignment]))
+        return tuple((w, p) for w, (p, _, _) in words), tuple((_seconds(a), _seconds(b)) for _, (_, a, b) in words)
 
     def _detect(self, item: AudioItem):
         if not self.options.detect_language:
@@ -343,3 +391,48 @@ def make_faster_whisper(model, options: DecodingOptions) -> FasterWhisperBackend
 
 def _with_time(transcript: Transcript, seconds: float) -> Transcript:
     return replace(transcript, decode_s=seconds)
+
+
+def _seconds(value) -> float:
+    return round(float(value), 3)  # numpy floats from faster-whisper; a millisecond is plenty
+
+
+def _long_options(options: DecodingOptions, item: AudioItem) -> DecodingOptions:
+    """The run's options with the item's long-form changes (a long-form strategy's)."""
+    if not item.longform_options:
+        return options
+    try:
+        return replace(options, **item.longform_options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"utterance {item.utterance_id}: bad long-form options {item.longform_options!r}: {exc}") from None
+
+
+def _speech(audio: np.ndarray) -> tuple[list[dict], np.ndarray]:
+    """Silero VAD's speech spans (faster-whisper's defaults, as `vad_filter=True` uses them)
+    and the speech alone, joined."""
+    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+    speech = get_speech_timestamps(audio, VadOptions())
+    if not speech:
+        return speech, audio[:0]
+    chunks, _ = collect_chunks(audio, speech)
+    return speech, np.concatenate(chunks)
+
+
+def _restore_times(speech: list[dict], spans: list, times: tuple | None) -> tuple[list, tuple | None]:
+    """Segment and word times in the speech-only audio mapped back to the recording
+    (faster-whisper's `restore_speech_timestamps`: a word's start and end in the chunk
+    its middle falls in)."""
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    if not speech:
+        return spans, times
+    ts_map = SpeechTimestampsMap(speech, 16_000)
+    spans = [(ts_map.get_original_time(a), ts_map.get_original_time(b, is_end=True), t) for a, b, t in spans]
+    if times is not None:
+        restored = []
+        for a, b in times:
+            chunk = ts_map.get_chunk_index((a + b) / 2)
+            restored.append((_seconds(ts_map.get_original_time(a, chunk)), _seconds(ts_map.get_original_time(b, chunk))))
+        times = tuple(restored)
+    return spans, times
