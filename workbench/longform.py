@@ -489,14 +489,11 @@ def score_recording(
     segment_errors = sum(s.errors for s in segment_scores) + unassigned
 
     # timestamp error: segments whose first word is matched to a word with a known start
-    first_hyp = {}
-    for j, i in enumerate(hyp_to_ref):
-        if i >= 0:
-            first_hyp[i] = j
+    hyp_of_ref = {i: j for j, i in enumerate(hyp_to_ref) if i >= 0}
     diffs = []
     for k in scored:
         i = words_of[k][0]
-        j = first_hyp.get(i)
+        j = hyp_of_ref.get(i)
         if ref_op[i] == "hit" and j is not None and hyp_where[j] is not None and hyp_where[j].exact_start:
             diffs.append(abs(ref_segments[k].start - hyp_where[j].start))
 
@@ -711,5 +708,4 @@ def summarize(scores: Sequence[RecordingScore]) -> dict:
             sum(s.timestamp_error_s * s.timestamp_matches for s in scores if s.timestamp_error_s is not None) / matches if matches else None
         ),
         "timestamp_matches": matches,
-        "worst_minute_wer": max((m.wer for s in scores for m in s.minutes if m.wer is not None), default=None),
     }
