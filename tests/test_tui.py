@@ -614,3 +614,242 @@ def test_nothing_outside_the_tui_imports_textual():
         "leaked = sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.'))\n"
         "assert not leaked, leaked\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ----------------------------------------------------------------------------- the review screen
+
+import json  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from workbench.bootstrap import BootstrapOptions  # noqa: E402
+from workbench.review import review_run  # noqa: E402
+from workbench.review_io import reviewed_ids  # noqa: E402
+from workbench.runs import score_stored, store_scores  # noqa: E402
+from workbench.tui.review_screen import LOW_WORD_STYLE, player_command, render_hypothesis  # noqa: E402
+
+REVIEW_REF = "take the tablet with the food"
+
+
+def _review_rows(prefix: str, wrong: dict[int, tuple[int, str, float]], n: int, sure: float) -> list[StoredHypothesis]:
+    """n utterances of REVIEW_REF; `wrong[i]` = (word index, word heard, its probability)
+    for the misrecognized ones. Right words are likely (`sure`, a little lower each row),
+    wrong ones are not: the signals a real decoder stores, made to order."""
+    rows = []
+    for i in range(n):
+        words = [[" " + w, round(sure - 0.01 * i, 3)] for w in REVIEW_REF.split()]
+        if i in wrong:
+            k, heard, p = wrong[i]
+            words[k] = [" " + heard, p]
+        hyp = "".join(w for w, _ in words).strip()
+        extra = {"avg_logprob": float(np.mean(np.log([p for _, p in words]))), "no_speech_prob": 0.01,
+                 "compression_ratio": 1.1, "temperature": 0.0, "words": words}
+        slices = {"accent": ("en-US", "Scottish")[i % 2], "language": "en"}
+        rows.append(StoredHypothesis(f"{prefix}{i}", REVIEW_REF, hyp, slices, extra))
+    return rows
+
+
+def _review_run(store, rows, part: str, manifest: str) -> str:
+    config = {"command": "bench", "part": part, "model": "tiny.en", "backend": "faster-whisper", "strategy": "baseline",
+              "slice_columns": ["accent", "language"], "bootstrap": {"resamples": 0}, "data": manifest}
+    run_id = store.begin_run("bench", config, {}, f"sha256:{part}", len(rows), "auto@1")
+    store.add_hypotheses(run_id, rows)
+    scores = score_stored(store.hypotheses(run_id), EvaluationOptions("auto", ("accent", "language"), BootstrapOptions(0)))
+    store_scores(store, run_id, scores, {}, {"utterances": len(rows)})
+    return run_id
+
+
+@pytest.fixture
+def review_ws(tmp_path, make_audio, monkeypatch):
+    """./ws: a held-out run of 8 utterances with real 0.5 s clips in a manifest, three of
+    them misrecognized, and a train-part run of the same model (12 utterances) to calibrate
+    the confidence on."""
+    held_rows = _review_rows("h", {1: (2, "tablat", 0.21), 4: (5, "fool", 0.32), 6: (0, "bake", 0.27)}, 8, 0.95)
+    train_rows = _review_rows("t", {i: (i % 6, "xx", 0.15 + 0.02 * i) for i in range(0, 12, 2)}, 12, 0.93)
+    lines = ["id,audio,text,accent,language"]
+    for h in held_rows:
+        make_audio(f"data/audio/{h.utterance_id}.wav", duration_s=0.5)
+        lines.append(f"{h.utterance_id},audio/{h.utterance_id}.wav,{h.reference},{h.slices['accent']},en")
+    manifest = tmp_path / "data" / "manifest.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with RunStore(str(tmp_path / "ws")) as store:
+        train = _review_run(store, train_rows, "train", str(manifest))
+        held = _review_run(store, held_rows, "heldout", str(manifest))
+    monkeypatch.chdir(tmp_path)
+    return {"held": held, "train": train, "manifest": manifest}
+
+
+def review_app(**kw) -> WorkbenchApp:
+    return WorkbenchApp(TuiOptions(workspace="ws", model="tiny.en", limit=4, **kw))
+
+
+async def open_review(pilot) -> None:
+    await pilot.press("7")
+    await settle(pilot)
+    await wait_for(pilot, lambda: pilot.app.pane("review").data is not None, 30, "the review queue")
+    await wait_for(pilot, lambda: pilot.app.focused is pilot.app.query_one("#rev-queue"), 10, "the queue to take the focus")
+
+
+def notifications(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def test_the_review_queue_is_least_confident_first_with_unsure_words_marked(review_ws, tmp_path):
+    config = tmp_path / "escalate.toml"
+    config.write_text('[review]\nbudget = "25%"\n', encoding="utf-8")
+    expected = review_run("ws", review_ws["held"], "25%")
+
+    async def drive():
+        app = review_app(config=str(config))
+        async with app.run_test(size=SIZE) as pilot:
+            await open_review(pilot)
+            table = app.query_one("#rev-queue")
+            return ([k.value for k in table.rows], [float(c) for c in column(table, "confidence")],
+                    column(table, "slice"), str(app.query_one("#rev-caption").content),
+                    app.query_one("#rev-view").content, app.query_one("#rev-edit").value)
+
+    ids, confidences, slices, caption, view, edit = run(drive())
+    assert ids == list(expected.queue.order) and len(ids) == 8
+    assert confidences == sorted(confidences)  # least likely correct first
+    assert expected.queue.calibrator.calibrated and expected.calibration_run == review_ws["train"]
+    assert set(ids[:3]) == {"h1", "h4", "h6"}  # the three misrecognized clips head the queue
+    assert set(slices) == {"en-US en", "Scottish en"}
+    assert f"25% of the utterances ({expected.reviewed})" in caption and f"fitted on run {review_ws['train']}" in caption
+    assert f"{expected.wer_before:.1f}% → {expected.wer_queue:.1f}% queue" in caption
+    first = expected.queue.items[0]
+    assert edit == first.hypothesis  # the input starts from the hypothesis
+    marked = [(view.plain[s.start:s.end], str(s.style)) for s in view.spans if str(s.style) == LOW_WORD_STYLE]
+    assert marked == [(first.low_confidence_words[0][1], LOW_WORD_STYLE)]
+    assert marked[0][0] in ("tablat", "fool", "bake")
+
+
+def test_a_repeated_unsure_word_is_marked_where_the_decoder_put_it():
+    from workbench.review import QueueItem
+
+    item = QueueItem(1, "u", "take the tablet with the food", 0.3, {}, ((4, "the", 0.2),))
+    text = render_hypothesis(item)
+    [span] = [s for s in text.spans if str(s.style) == LOW_WORD_STYLE]
+    assert (span.start, span.end) == (21, 24)  # the second "the", word 4
+    # a text a strategy changed: the word is looked for after the previous one; gone, not marked
+    changed = render_hypothesis(item, "take a tablet with food")
+    assert not [s for s in changed.spans if str(s.style) == LOW_WORD_STYLE]
+    assert "unsure: the 0.20" in changed.plain
+
+
+def test_edit_accept_and_save_make_a_new_run_with_the_reviewers_text(review_ws):
+    held = review_ws["held"]
+
+    async def drive():
+        app = review_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_review(pilot)
+            pane = app.pane("review")
+            table = app.query_one("#rev-queue")
+            first = pane.current
+            await pilot.press("e")  # into the text
+            edit = app.query_one("#rev-edit")
+            assert app.focused is edit
+            edit.value = ""
+            await pilot.press(*"take the tablet with the food")
+            await pilot.press("enter")  # accepts, and shows the next one
+            await pilot.pause()
+            assert pane.pending == {first: REVIEW_REF} and pane.current != first
+            second = pane.current
+            await pilot.press("escape")  # back to the queue
+            assert app.focused is table
+            await pilot.press("a")  # accepts the second as it stands
+            assert pane.pending == {first: REVIEW_REF, second: pane._item(second).hypothesis}
+            assert column(table, "mark")[:2] == ["✓", "✓"] and "2 corrections pending" in str(app.query_one("#rev-caption").content)
+            await pilot.press("s")
+            await finish_job(pilot)
+            assert app.last_outcome.ok, app.last_outcome
+            result = app.last_outcome.result[0]
+            await wait_for(pilot, lambda: pane.data is not None and pane.data.run.id == result.run_id, 30, "the new run's queue")
+            assert pane.pending == {}
+            order = [k.value for k in table.rows]
+            assert set(order[-2:]) == {first, second} and column(table, "mark")[-2:] == ["·", "·"]  # reviewed: last
+            assert any(f"as run {result.run_id}" in m for m in notifications(app))
+            return first, second, result
+
+    first, second, result = run(drive())
+    with RunStore("ws", read_only=True) as store:
+        record = store.run(result.run_id)
+        rows = {h.utterance_id: h for h in store.hypotheses(result.run_id)}
+        base = {h.utterance_id: h.hypothesis for h in store.hypotheses(held)}
+    assert record.config["base_run"] == held and record.status == "succeeded"
+    assert rows[first].hypothesis == REVIEW_REF != base[first]
+    assert rows[second].hypothesis == base[second]
+    assert reviewed_ids(rows.values()) == {first, second}
+    assert (result.reviewed, result.changed) == (2, 1)
+    [saved] = Path("ws", "review").glob("corrections-*.jsonl")
+    assert [json.loads(line)["utterance_id"] for line in saved.read_text(encoding="utf-8").splitlines()] == [first, second]
+
+    async def reopen():  # a later session goes on from the saved run
+        app = review_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_review(pilot)
+            return app.pane("review").data.run.id
+
+    assert run(reopen()) == result.run_id
+
+
+def test_a_failed_save_keeps_the_pending_corrections(review_ws):
+    Path("ws", "review").write_text("a file where the corrections folder goes", encoding="utf-8")
+
+    async def drive():
+        app = review_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_review(pilot)
+            pane = app.pane("review")
+            first = pane.current
+            await pilot.press("a")
+            await pilot.press("s")
+            await finish_job(pilot)
+            assert app.last_outcome.error and pane.pending == {first: pane._item(first).hypothesis}
+            Path("ws", "review").unlink()
+            await pilot.press("s")  # the same corrections, saved now
+            await finish_job(pilot)
+            assert app.last_outcome.ok, app.last_outcome
+            assert pane.pending == {}
+            return app.last_outcome.result[0].reviewed
+
+    assert run(drive()) == 1
+
+
+def test_play_without_a_player_says_so(review_ws, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda *a, **k: None)  # this machine: no ffplay, afplay, paplay or aplay
+
+    async def drive():
+        app = review_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_review(pilot)
+            await pilot.press("p")
+            await pilot.pause()
+            assert app.is_running and app.pane("review").player is None
+            return notifications(app)
+
+    assert any("no audio player found" in m for m in run(drive()))
+
+
+def test_play_starts_the_system_player_on_the_clip(review_ws, tmp_path, monkeypatch):
+    """An `aplay` on PATH that writes down its arguments: the clip's absolute path goes to
+    it as one argument, no shell in between."""
+    bin_dir, heard = tmp_path / "bin", tmp_path / "aplay-args"
+    bin_dir.mkdir()
+    (bin_dir / "aplay").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > "{heard}"\n', encoding="utf-8")
+    (bin_dir / "aplay").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert player_command("x.flac") is None  # aplay plays WAV only
+    clip = review_ws["manifest"].parent / "audio"
+
+    async def drive():
+        app = review_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await open_review(pilot)
+            current = app.pane("review").current
+            await pilot.press("p")
+            await wait_for(pilot, lambda: heard.exists() and heard.read_text().count("\n") == 2, 10, "the player")
+            return current
+
+    current = run(drive())
+    assert heard.read_text().splitlines() == ["-q", str(clip / f"{current}.wav")]

@@ -1,4 +1,4 @@
-"""The Textual app: six screens in tabs over one workspace, one long job at a time.
+"""The Textual app: seven screens in tabs over one workspace, one long job at a time.
 
 The app holds what the screens share: the options it was started with, the baseline the
 leaderboard is pinned to, and the running job. A job is a function
@@ -28,6 +28,7 @@ from .inspector_screen import InspectorPane
 from .jobs import STRATEGY_CHOICES, ProgressClock, TuiOptions, cancelled_run, format_eta
 from .lexicon_screen import LexiconPane
 from .report_screen import ReportPane
+from .review_screen import ReviewInput, ReviewPane
 from .strategies_screen import StrategiesPane
 from .widgets import HelpScreen, JobBar, JobFinished, JobOutcome, JobProgress, Pane
 
@@ -41,6 +42,7 @@ TABS = (
     ("escalation", "Escalation", EscalationPane),
     ("report", "Report", ReportPane),
     ("inspector", "Inspector", InspectorPane),
+    ("review", "Review", ReviewPane),
 )
 
 _SCREENS = Binding.Group("Screens", compact=True)
@@ -70,6 +72,8 @@ class WorkbenchCommands(Provider):
         yield "Re-score the lexicon strategy now", "from the stored baseline, no decoding", partial(app.pane_action, "lexicon", "rescore")
         yield "Transcribe the train part", "a baseline run of the train part, for lexicon suggestions", partial(app.pane_action, "lexicon", "mine")
         yield "Escalate", "climb the ladder until the targets are met", partial(app.pane_action, "escalation", "escalate")
+        yield "Save the review corrections", "the accepted corrections as a new stored run", partial(app.pane_action, "review", "save")
+        yield "Play the clip under review", "through ffplay, afplay, paplay or aplay, when one is installed", partial(app.pane_action, "review", "play")
         yield "Pin the leaderboard to the latest baseline", "show the newest baseline and the runs after it", app.action_latest_baseline
         yield "Keys", "every key of every screen", app.action_help
 
@@ -203,6 +207,9 @@ class WorkbenchApp(App):
                 keys.append(("click header", "sort by that slice"))
             if tab == "inspector":
                 keys.append(("up/down", "the next utterance"))
+            if tab == "review":
+                keys.append(("enter", "accept (in the queue or the text)"))
+                keys += [(f"{b.key} (text)", b.description) for b in self._help_bindings(ReviewInput.BINDINGS)]
             sections.append((title, keys))
         self.push_screen(HelpScreen(sections))
 
