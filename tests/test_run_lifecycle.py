@@ -235,3 +235,19 @@ def test_ctrl_c_while_starting_up_is_quiet(tmp_path):
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "cancelled" in err
+
+
+def test_long_recordings_get_the_long_form_measures_from_the_same_stored_rows():
+    reference = [[0.0, 4.0, "the patient takes metoprolol daily"], [10.0, 14.0, "call the clinic on friday"],
+                 [20.0, 24.0, "bring your old tablets"]]
+    hypothesis = [[0.2, 4.1, "the patient takes metoprolol daily"], [6.0, 7.0, "thank you"],
+                  [10.1, 14.2, "call the clinic on friday"]]  # the third segment was dropped
+    text = " ".join(t for _, _, t in hypothesis)
+    row = StoredHypothesis("rec", " ".join(t for _, _, t in reference), text, {"language": "en", "accent": "x"},
+                           {"reference_segments": reference, "segments": hypothesis, "duration_s": 25.0})
+    scores = score_stored([row], EvaluationOptions("auto", ("accent",), BootstrapOptions(resamples=0)))
+    overall = scores.longform["slices"][0]
+    assert overall["wer"] == pytest.approx(scores.evaluation.normalized.overall.wer)  # one alignment, one WER
+    assert overall["dropped_segments"] == 1 and overall["silence_words"] == 2
+    assert scores.to_dict()["longform"]["recordings"][0]["utterance_id"] == "rec"
+    assert score_stored([StoredHypothesis("a", "x y", "x y", {"language": "en"})], _options()).longform is None

@@ -568,7 +568,12 @@ def cmd_bench(args) -> int:
     if result.report.get("synthetic_data"):
         notes.insert(0, "The embedded demo corpus is SYNTHETIC speech (text-to-speech), not recordings of people.")
     write_json(args.json, result.report)
-    write_markdown(args.markdown, to_markdown(f"Baseline: {result.report['model']} on held-out data", result.evaluation.normalized, result.evaluation.raw, facts, notes))
+    markdown = to_markdown(f"Baseline: {result.report['model']} on held-out data", result.evaluation.normalized, result.evaluation.raw, facts, notes)
+    if result.report.get("longform"):
+        from .console_format import format_longform
+
+        markdown += "\n## Long recordings\n\n```\n" + format_longform(result.report["longform"]) + "\n```\n"
+    write_markdown(args.markdown, markdown)
     print(f"\nwrote {args.json} and {args.markdown}")
     return _exit_for(result.missed)
 

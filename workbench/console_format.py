@@ -69,8 +69,39 @@ def print_bench(result) -> None:
         print(f"\nNo-speech clips: {h.clips_with_output} of {h.clips} got text ({h.words} words)")
         for utt_id, text in h.examples:
             print(f"  {utt_id}: {text[:70]!r}")
+    if result.report.get("longform"):
+        print("\n" + format_longform(result.report["longform"]))
     print_problems(result.failed, 10, "Clips that could not be decoded (excluded from scores)")
     print_problems(result.data.problems, 5, "Data problems")
+
+
+def format_longform(longform: dict) -> str:
+    """Long recordings per slice: whole-recording WER, time-constrained segment WER, and the
+    long-form failures (words in reference silences, repetition loops, dropped segments,
+    timestamp error)."""
+    def p(x):
+        return "—" if x is None else f"{100 * x:.1f}"
+
+    def n(x, unit=""):
+        return "—" if x is None else (f"{x:.2f}{unit}" if isinstance(x, float) else f"{x}{unit}")
+
+    lines = ["Long recordings (whole-recording WER from one alignment; segments matched within 5 s):",
+             f"  {'slice':<36} {'recs':>4} {'WER%':>6} {'segWER%':>8} {'silence words':>13} {'loops (words)':>13} "
+             f"{'dropped segs':>12} {'timestamp err':>13}"]
+    for s in longform["slices"]:
+        label = "overall" if s["column"] == "overall" else f"{s['column']}={s['value']}"
+        lines.append(f"  {label[:36]:<36} {s['recordings']:>4} {p(s['wer']):>6} {p(s.get('segment_wer')):>8} "
+                     f"{n(s.get('silence_words')):>13} {n(s.get('loops')) + ' (' + n(s.get('loop_words')) + ')':>13} "
+                     f"{n(s.get('dropped_segments')):>12} {n(s.get('timestamp_error_s'), ' s'):>13}")
+    worst = []
+    for r in longform.get("recordings", []):
+        minutes = [m for m in r.get("minutes", []) if m.get("wer") is not None]
+        if minutes:
+            m = max(minutes, key=lambda m: m["wer"])
+            worst.append(f"  {r['utterance_id']}: worst minute {m.get('minute', '?')} at {100 * m['wer']:.0f}% WER")
+    if worst:
+        lines += ["Per-minute WER (the worst minute of each recording; every minute in --json):", *worst]
+    return "\n".join(lines)
 
 
 def _cell(outcome, key) -> str:

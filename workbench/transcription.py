@@ -31,6 +31,19 @@ class TranscriptionStats:
     wall_s: float  # wall seconds this call spent
 
 
+def _reference_times(u: Utterance) -> dict:
+    """A long recording's timed reference, stored beside its hypothesis so the long-form
+    measures (per-minute WER, dropped segments, words in silence) are computed from the run
+    store like every other figure."""
+    segments = getattr(u, "segments", ()) or ()
+    if not segments:
+        return {}
+    return {
+        "reference_segments": [[s.start, s.end, s.text] for s in segments if not getattr(s, "ignored", False)],
+        "duration_s": u.duration_s,
+    }
+
+
 def transcribe_into_run(
     store: RunStore,
     run_id: str,
@@ -77,7 +90,7 @@ def transcribe_into_run(
         for transcript in backend.transcribe(items()):
             u = by_id[transcript.utterance_id]
             # The prompt beside the text: the forgetting guard checks the output did not copy it.
-            signals = {**transcript.signals(), **applied.pop(u.id, {})}
+            signals = {**transcript.signals(), **applied.pop(u.id, {}), **_reference_times(u)}
             store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, transcript.text, dict(u.slices), signals)])
             finished += 1
             if progress is not None:

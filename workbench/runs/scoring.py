@@ -28,6 +28,7 @@ class RunScores:
     hallucination: HallucinationScore  # on the no-speech clips
     missed: tuple[str, ...]  # thresholds missed, in words
     notes: tuple[str, ...]  # what a reader must know about how it was scored
+    longform: dict | None = None  # long recordings: per-recording and per-slice long-form measures
 
     def summary(self) -> dict:
         """The figures stored with the run record (runs list, leaderboards)."""
@@ -40,6 +41,7 @@ class RunScores:
             "language_id_accuracy": self.language_id[0].accuracy if self.language_id else None,
             "hallucination_rate": self.hallucination.rate,
             "notes": list(self.notes),
+            "longform": {"slices": self.longform["slices"]} if self.longform else None,
         }
 
     def to_dict(self) -> dict:
@@ -51,6 +53,7 @@ class RunScores:
             "notes": list(self.notes),
             "language_id": [asdict(s) | {"accuracy": s.accuracy} for s in self.language_id],
             "hallucination": asdict(self.hallucination) | {"rate": self.hallucination.rate},
+            "longform": self.longform,
             "scores": {"normalized": scorecard_to_dict(self.evaluation.normalized), "raw": scorecard_to_dict(self.evaluation.raw)},
         }
 
@@ -86,7 +89,36 @@ def score_stored(
     halluc = hallucination(coverage.no_speech, {h.utterance_id: h.hypothesis for h in coverage.no_speech})
     missed = tuple(check_thresholds(evaluation.normalized, thresholds))
     notes = normalizer_notes(options.normalizer, coverage.speech)
-    return RunScores(evaluation, coverage, lid, halluc, missed, notes)
+    return RunScores(evaluation, coverage, lid, halluc, missed, notes, longform_scores(coverage.speech, options))
+
+
+def longform_scores(speech: Sequence, options: EvaluationOptions) -> dict | None:
+    """For rows with a timed reference (long recordings): `workbench.longform.score_recording`
+    on the stored reference and hypothesis segments, per recording, and totals per slice.
+    The whole-recording WER is the same one alignment the scorecard uses."""
+    rows = [h for h in speech if (h.extra or {}).get("reference_segments")]
+    if not rows:
+        return None
+    from ..longform import score_recording, summarize
+    from ..subtitles import Segment
+
+    normalizer = get_normalizer(options.normalizer)
+    scored = []
+    for h in rows:
+        extra = h.extra or {}
+        reference = [Segment(a, b, t) for a, b, t in extra["reference_segments"]]
+        hypothesis = [Segment(a, b, t) for a, b, t in extra.get("segments") or []] or [Segment(None, None, h.hypothesis)]
+        scored.append((h, score_recording(reference, hypothesis, normalizer, h.language, extra.get("duration_s"))))
+    groups = [("overall", "all", [s for _, s in scored])]
+    for column in options.slice_columns:
+        values: dict[str, list] = {}
+        for h, s in scored:
+            values.setdefault(h.slices.get(column, ""), []).append(s)
+        groups.extend((column, value, values[value]) for value in sorted(values))
+    return {
+        "recordings": [{"utterance_id": h.utterance_id, **s.to_dict()} for h, s in scored],
+        "slices": [{"column": c, "value": v, **summarize(group)} for c, v, group in groups],
+    }
 
 
 def store_scores(store, run_id: str, scores: RunScores, timings: dict, summary: dict, finish: bool = True,
