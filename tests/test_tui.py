@@ -10,6 +10,7 @@
 
 import asyncio
 import itertools
+import json
 import shutil
 import subprocess
 import sys
@@ -17,17 +18,27 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from workbench import runstore, session
 from workbench.bench import BenchRequest, demo_manifest, run_bench
+from workbench.bootstrap import BootstrapOptions
 from workbench.evaluation import EvaluationOptions, evaluate
 from workbench.lexicon import load_lexicon
 from workbench.regression import VERDICTS
+from workbench.review import review_run
+from workbench.review_io import reviewed_ids
+from workbench.runs import score_stored, store_scores
 from workbench.runstore import RunStore, StoredHypothesis
 from workbench.service import DataSelection, finish_scored_run
 from workbench.tui import TuiOptions, WorkbenchApp
 from workbench.tui.jobs import ProgressClock, cancelled_run, demo_lexicon, format_eta
+from workbench.tui.review_screen import (
+    LOW_WORD_STYLE,
+    player_command,
+    render_hypothesis,
+)
 
 SIZE = (80, 24)
 
@@ -618,16 +629,6 @@ def test_nothing_outside_the_tui_imports_textual():
 
 # ----------------------------------------------------------------------------- the review screen
 
-import json  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from workbench.bootstrap import BootstrapOptions  # noqa: E402
-from workbench.review import review_run  # noqa: E402
-from workbench.review_io import reviewed_ids  # noqa: E402
-from workbench.runs import score_stored, store_scores  # noqa: E402
-from workbench.tui.review_screen import LOW_WORD_STYLE, player_command, render_hypothesis  # noqa: E402
-
 REVIEW_REF = "take the tablet with the food"
 
 
@@ -672,9 +673,14 @@ def review_ws(tmp_path, make_audio, monkeypatch):
         lines.append(f"{h.utterance_id},audio/{h.utterance_id}.wav,{h.reference},{h.slices['accent']},en")
     manifest = tmp_path / "data" / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    counter = itertools.count()  # fixed run ids and times, for the snapshot
+    monkeypatch.setattr(runstore, "time", SimpleNamespace(strftime=lambda fmt, t=None: f"20250101-0000{next(counter):02d}",
+                                                          gmtime=lambda: None))
+    monkeypatch.setattr(runstore.secrets, "token_hex", lambda n: "cafe")
     with RunStore(str(tmp_path / "ws")) as store:
         train = _review_run(store, train_rows, "train", str(manifest))
         held = _review_run(store, held_rows, "heldout", str(manifest))
+    monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
     return {"held": held, "train": train, "manifest": manifest}
 
@@ -704,6 +710,12 @@ def test_the_review_queue_is_least_confident_first_with_unsure_words_marked(revi
         async with app.run_test(size=SIZE) as pilot:
             await open_review(pilot)
             table = app.query_one("#rev-queue")
+            await pilot.press("question_mark")
+            await pilot.pause()
+            help_text = app.screen.query_one("#help-scroll Static").content.plain
+            assert "Review" in help_text and "Play" in help_text and "Back to the queue" in help_text
+            await pilot.press("escape")
+            await pilot.pause()
             return ([k.value for k in table.rows], [float(c) for c in column(table, "confidence")],
                     column(table, "slice"), str(app.query_one("#rev-caption").content),
                     app.query_one("#rev-view").content, app.query_one("#rev-edit").value)
@@ -714,13 +726,22 @@ def test_the_review_queue_is_least_confident_first_with_unsure_words_marked(revi
     assert expected.queue.calibrator.calibrated and expected.calibration_run == review_ws["train"]
     assert set(ids[:3]) == {"h1", "h4", "h6"}  # the three misrecognized clips head the queue
     assert set(slices) == {"en-US en", "Scottish en"}
-    assert f"25% of the utterances ({expected.reviewed})" in caption and f"fitted on run {review_ws['train']}" in caption
+    assert f"first {expected.reviewed} (25%)" in caption and f"fitted on train run {review_ws['train']}" in caption
     assert f"{expected.wer_before:.1f}% → {expected.wer_queue:.1f}% queue" in caption
     first = expected.queue.items[0]
     assert edit == first.hypothesis  # the input starts from the hypothesis
     marked = [(view.plain[s.start:s.end], str(s.style)) for s in view.spans if str(s.style) == LOW_WORD_STYLE]
     assert marked == [(first.low_confidence_words[0][1], LOW_WORD_STYLE)]
     assert marked[0][0] in ("tablat", "fool", "bake")
+
+
+def test_snapshot_review(review_ws, snap_compare):
+    async def open_and_move(pilot):
+        await open_review(pilot)
+        await pilot.press("down", "a")  # the second accepted as it stands: marked, and the third shown
+        await pilot.pause()
+
+    assert snap_compare(review_app(), terminal_size=SIZE, run_before=open_and_move)
 
 
 def test_a_repeated_unsure_word_is_marked_where_the_decoder_put_it():

@@ -16,9 +16,9 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -194,7 +194,8 @@ class ReviewPane(Pane):
         Binding("a", "accept", "Accept"),
         Binding("e", "edit", "Edit"),
         Binding("p", "play", "Play"),
-        Binding("s,ctrl+s", "save", "Save", key_display="s"),
+        Binding("s", "save", "Save"),
+        Binding("ctrl+s", "save", "Save", key_display="^s"),  # also while typing
         Binding("r", "reload", "Reload"),
     ]
 
@@ -286,22 +287,25 @@ class ReviewPane(Pane):
     def _caption(self) -> None:
         data, analysis = self.data, self.data.analysis
         calibrator = analysis.queue.calibrator
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text()  # one line each (the caption does not wrap): what matters first
         text.append(data.run.label, style="bold")
-        text.append(f" run {data.run.id}: {len(analysis.queue.items)} queued, least likely correct first")
+        text.append(f" run {data.run.id}: {len(analysis.queue.items)} queued, least likely right first")
         if calibrator.calibrated:
-            text.append(f" · P(ok) fitted on run {analysis.calibration_run}", style="dim")
+            text.append(f" · P(ok) fitted on train run {analysis.calibration_run}", style="dim")
         else:
             text.append(f"\nuncalibrated: {calibrator.reason}", style="yellow")
-        text.append(f"\n{analysis.budget.describe()} ({analysis.reviewed}): WER {wer_text(analysis.wer_before)}% → ")
+        # the budget's head of the queue, corrected (simulated: hypothesis := reference)
+        text.append(f"\nfirst {analysis.reviewed} ({data.budget}), simulated WER {wer_text(analysis.wer_before)}% → ")
         text.append(f"{wer_text(analysis.wer_queue)}%", style="bold")
-        text.append(f" queue · {wer_text(analysis.wer_random)}% random · {wer_text(analysis.wer_oracle)}% oracle (simulated)")
-        for note in (data.note, *analysis.queue.notes):
-            if note:
-                text.append(f"\n{note}", style="dim")
+        text.append(f" queue · {wer_text(analysis.wer_random)}% random · {wer_text(analysis.wer_oracle)}% oracle")
+        notes = [n for n in (data.note, *analysis.queue.notes) if n]
+        if notes:
+            more = f" (+{len(notes) - 1} more)" if len(notes) > 1 else ""
+            text.append(f"\n{notes[0]}{more}", style="dim")
         pending = self._pending_here()
         if pending:
-            text.append(f"\n{len(pending)} correction{'s' if len(pending) != 1 else ''} pending: s saves them as a new run",
+            one = len(pending) == 1
+            text.append(f"\n{len(pending)} correction{'' if one else 's'} pending: s saves {'it' if one else 'them'} as a new run",
                         style="bold yellow")
         self.query_one("#rev-caption", Static).update(text)
 
