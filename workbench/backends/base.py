@@ -15,16 +15,18 @@ teacher-forced pass it already runs for the average log-probability.
 
 import string
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterable, Iterator, Protocol, Sequence
 
 import numpy as np
 
 __all__ = ["DecodingOptions", "AudioItem", "Transcript", "Backend", "applied_options", "compression_ratio", "language_code",
-           "word_probability", "merge_punctuation", "split_words", "PREPEND_PUNCTUATION", "APPEND_PUNCTUATION", "LONGFORM_MODES"]
+           "word_probability", "merge_punctuation", "split_words", "PREPEND_PUNCTUATION", "APPEND_PUNCTUATION", "LONGFORM_MODES",
+           "long_item_options", "LONG_ITEM_SAMPLES"]
 
 
 LONGFORM_MODES = ("sequential", "batched")  # how items longer than 30 s are decoded
+LONG_ITEM_SAMPLES = 30 * 16_000  # an item with more samples than Whisper's window is decoded long-form
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,17 @@ def applied_options(options: DecodingOptions, backend: str, model_path: str, **e
     applied["backend"] = backend
     applied["model"] = {"path": str(model_path), "sha256": model_fingerprint(model_path)}
     return applied
+
+
+def long_item_options(options: DecodingOptions, item: AudioItem) -> DecodingOptions:
+    """The run's options with the item's long-form changes (a long-form strategy's
+    `AudioItem.longform_options`); ValueError naming the item for a bad one."""
+    if not item.longform_options:
+        return options
+    try:
+        return replace(options, **item.longform_options)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"utterance {item.utterance_id}: bad long-form options {item.longform_options!r}: {exc}") from None
 
 
 def compression_ratio(text: str) -> float | None:

@@ -33,12 +33,13 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code, merge_punctuation, word_probability
+from .base import (LONG_ITEM_SAMPLES, AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code,
+                   long_item_options, merge_punctuation, word_probability)
 from .registry import register
 
 __all__ = ["FasterWhisperBackend"]
 
-_WINDOW = 30 * 16_000  # samples in Whisper's 30 s window
+_WINDOW = LONG_ITEM_SAMPLES  # samples in Whisper's 30 s window
 
 
 class FasterWhisperBackend:
@@ -277,7 +278,7 @@ class FasterWhisperBackend:
         """An item longer than 30 s: Whisper's sequential algorithm or the batched VAD
         pipeline (`DecodingOptions.longform`, or the item's `longform_options`), with the
         text, the segments and (with word confidence) each word's probability and times."""
-        o = _long_options(self.options, item)
+        o = long_item_options(self.options, item)
         started = time.perf_counter()
         language = (language_code(o.language or item.language) if self.multilingual else "en") or None
         common = dict(
@@ -395,16 +396,6 @@ def _with_time(transcript: Transcript, seconds: float) -> Transcript:
 
 def _seconds(value) -> float:
     return round(float(value), 3)  # numpy floats from faster-whisper; a millisecond is plenty
-
-
-def _long_options(options: DecodingOptions, item: AudioItem) -> DecodingOptions:
-    """The run's options with the item's long-form changes (a long-form strategy's)."""
-    if not item.longform_options:
-        return options
-    try:
-        return replace(options, **item.longform_options)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"utterance {item.utterance_id}: bad long-form options {item.longform_options!r}: {exc}") from None
 
 
 def _speech(audio: np.ndarray) -> tuple[list[dict], np.ndarray]:

@@ -7,12 +7,21 @@ after decoding, one teacher-forced pass per 30 s window scores the decoded token
 Whisper's `find_alignment` does (softmax over text tokens after the same start
 sequence), and `split_words` groups them into words. That pass runs the encoder again
 (openai-whisper keeps no encoder output), as its own word timestamps do.
+
+Items longer than 30 s are decoded by `whisper.transcribe`, Whisper's sequential
+algorithm, always with timestamps (they are how it seeks from one window to the next;
+without them speech cut at a window boundary is dropped) and conditioning on the
+previous text as the options say; their segments are kept with their times. There is
+no batched pipeline and no VAD here: `longform="batched"` or `vad=True` is refused, not
+quietly decoded another way. Word times are not computed (the confidence pass above
+gives probabilities only).
 """
 
 import time
 from typing import Iterable, Iterator
 
-from .base import AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code, split_words
+from .base import (LONG_ITEM_SAMPLES, AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code,
+                   long_item_options, split_words)
 from .registry import register
 
 __all__ = ["OpenAIWhisperBackend"]
@@ -25,6 +34,7 @@ class OpenAIWhisperBackend:
         import torch
         import whisper
 
+        _check_longform(options, "the decoding options")
         if options.threads:
             torch.set_num_threads(options.threads)
         self.options = options
@@ -57,9 +67,11 @@ class OpenAIWhisperBackend:
     def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
         import whisper
 
-        o = self.options
         for item in items:
             started = time.perf_counter()
+            long = len(item.audio) > LONG_ITEM_SAMPLES
+            o = long_item_options(self.options, item) if long else self.options
+            _check_longform(o, f"utterance {item.utterance_id}")
             detected, probability = (None, None)
             if self.multilingual and o.detect_language:
                 mel = whisper.log_mel_spectrogram(whisper.pad_or_trim(item.audio), self.model.dims.n_mels).to(self.model.device)
@@ -83,7 +95,7 @@ class OpenAIWhisperBackend:
                 no_speech_threshold=o.no_speech_threshold,
                 condition_on_previous_text=o.condition_on_previous_text,
                 initial_prompt=item.prompt or o.initial_prompt,
-                without_timestamps=o.without_timestamps,
+                without_timestamps=o.without_timestamps and not long,
                 fp16=o.device != "cpu",
                 verbose=None,
                 **decode,
@@ -103,6 +115,8 @@ class OpenAIWhisperBackend:
                 temperature=max((s["temperature"] for s in segments), default=None),
                 decode_s=time.perf_counter() - started,
                 words=words,
+                segments=tuple((round(float(s["start"]), 3), round(float(s["end"]), 3), s["text"].strip())
+                               for s in segments if s["text"].strip()) if long else (),
             )
 
     def _words(self, audio, segments: list[dict], language: str | None) -> tuple[tuple[str, float], ...]:
@@ -141,6 +155,13 @@ class OpenAIWhisperBackend:
 @register("openai-whisper", model_format="openai-whisper", description="openai-whisper: the reference implementation, for parity checks")
 def make_openai_whisper(model, options: DecodingOptions) -> OpenAIWhisperBackend:
     return OpenAIWhisperBackend(str(model.openai_checkpoint), model.multilingual, options, model.alignment_heads)
+
+
+def _check_longform(options: DecodingOptions, what: str) -> None:
+    if options.longform == "batched" or options.vad:
+        asked = "longform=batched" if options.longform == "batched" else "vad=true"
+        raise ValueError(f"{what}: {asked} needs the faster-whisper backend (BatchedInferencePipeline, Silero VAD); "
+                         "openai-whisper decodes long items sequentially only")
 
 
 def _mean(values):
