@@ -425,3 +425,19 @@ def test_end_to_end_on_the_mini_example_with_tiny_en(tmp_path, capsys):
         imported = store.runs()[0]
     assert imported.config["base_run"] == held.id and 100 * imported.summary["wer"] == pytest.approx(simulated)
     assert len(load_dataset(tmp_path / "reviewed.csv", LoadOptions()).utterances) == len(exported)
+
+
+def test_workbench_report_review_adds_the_section_and_stays_schema_valid(workspace, tmp_path, capsys):
+    import jsonschema
+
+    ws, held, _, _ = workspace
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"utterance_id": "h001", "text": "x"}\n', encoding="utf-8")
+    reviewed = import_corrections(ws, held, path).run_id
+    out = tmp_path / "r.json"
+    assert main(["compare", held, reviewed, "--workspace", ws, "--review", "20%", "--bootstrap", "0", "--json", str(out),
+                 "--html", str(tmp_path / "r.html")]) == 0
+    report = json.loads(out.read_text())
+    schema = json.loads((Path(__file__).resolve().parents[1] / "workbench" / "schemas" / "regression-report.v1.json").read_text())
+    jsonschema.validate(report, schema)
+    assert report["review"]["budget"] and "Human review" in (tmp_path / "r.html").read_text()

@@ -101,6 +101,8 @@ def _report_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cluster", metavar="COLUMN", help="resample whole groups of COLUMN (e.g. speaker) in the bootstrap: honest intervals when utterances share a speaker")
     group.add_argument("--normalizer", default=None, help="default: the baseline run's")
     group.add_argument("--slices", type=_csv_list, default=(), metavar="COLS", help="slice columns (default: accent, language and small categorical columns)")
+    group.add_argument("--review", metavar="BUDGET", default=None,
+                       help="add the baseline's review section: queue vs random vs oracle WER curve at BUDGET (20%%, 50, 30min)")
     _bootstrap_args(group)
     out = parser.add_argument_group("output (default: all three under <workspace>/reports/)")
     out.add_argument("--json", metavar="PATH", help="the report as JSON (schema: workbench/schemas/regression-report.v1.json)")
@@ -763,6 +765,11 @@ def _write_regression_report(args, baseline: str, candidates: list[str]) -> int:
         # Without resamples no change can be significant, so nothing could ever fail the gate.
         raise BadInputError("--fail-on-regression needs --bootstrap > 0: without intervals no regression can be detected")
     report = report_runs(args.workspace, baseline, candidates, options)
+    if getattr(args, "review", None):
+        from .review import review_report
+
+        # What an hour of human review buys on the baseline (simulated), beside the strategies.
+        report["review"] = review_report(args.workspace, report["baseline"]["id"], args.review)
     text = render_markdown(report)
     print(text)
     stem = Path(args.workspace) / "reports" / f"regression-{report['baseline']['id']}"
