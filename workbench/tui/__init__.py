@@ -2,7 +2,8 @@
 the same service and session functions as the command line.
 
 Only this package imports Textual. Screens (tabs): Data, Strategies (the leaderboard and
-strategy runs), Lexicon, Escalation, Report, Inspector. Long jobs run in thread workers,
+strategy runs), Lexicon, Escalation, Report, Inspector, Review (the confidence-ordered
+queue: edit, accept, play, save corrections as a run). Long jobs run in thread workers,
 report progress and can be cancelled; no score is computed here, only shown.
 """
 
