@@ -26,7 +26,7 @@ from .runstore import DEFAULT_WORKSPACE, RunStore
 from .service import DataSelection, Progress, SelectedData, data_facts, no_utterances_message, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
 
-__all__ = ["BenchRequest", "BenchResult", "run_bench", "ParityResult", "run_parity", "demo_manifest"]
+__all__ = ["BenchRequest", "BenchResult", "run_bench", "ParityResult", "run_parity", "demo_manifest", "longform_manifest"]
 
 
 def demo_manifest() -> str:
@@ -35,6 +35,11 @@ def demo_manifest() -> str:
     if demo.is_file():
         return str(demo)
     return str(files("workbench") / "examples" / "mini" / "manifest.csv")
+
+
+def longform_manifest() -> str:
+    """The embedded long-form demo: three ~3-minute recordings built from demo clips, with SRT references."""
+    return str(files("workbench") / "examples" / "longform" / "manifest.csv")
 
 
 @dataclass(frozen=True)

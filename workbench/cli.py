@@ -129,6 +129,8 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--test", metavar="MANIFEST", help="a separate held-out manifest, transcribed whole")
     parser.add_argument("--part", choices=("heldout", "train", "all"), default="heldout", help="which part to transcribe (default heldout)")
     parser.add_argument("--limit", type=int, metavar="N", help="only the first N utterances (a quick look)")
+    parser.add_argument("--longform", action="store_true",
+                        help="the embedded long-form demo (three ~3-minute recordings with SRT references), whole")
     model = parser.add_argument_group("model and decoding")
     model.add_argument("--model", default="base", help="tiny.en, base, a CTranslate2 or transformers folder, a .pt, or a hub id (default base)")
     model.add_argument("--backend", default=DEFAULT_BACKEND, choices=backend_names(), help=f"decoding backend (default {DEFAULT_BACKEND})")
@@ -503,7 +505,14 @@ def _bench_request(args):
     from .service import DataSelection
 
     data = args.data
-    if data is None and args.test is None:
+    if getattr(args, "longform", False):
+        if data is not None or args.test is not None:
+            raise BadInputError("--longform: the embedded long-form demo; leave out --data/--test")
+        from .bench import longform_manifest
+
+        data, args.part = longform_manifest(), "all"  # recordings, not a split: all of them are scored
+        print(f"(--longform: the embedded long-form demo, SYNTHETIC speech: {data})")
+    elif data is None and args.test is None:
         data = demo_manifest()
         print(f"(no --data: the embedded demo corpus, SYNTHETIC speech: {data})")
     decoding = DecodingOptions(
