@@ -244,13 +244,13 @@ def render_baseline(runs: list[ModelRun]) -> list[str]:
         f"clip{'s' * (main.no_speech != 1)}), faster-whisper "
         f"{'int8' if main.compute_type in _INT8 else main.compute_type}, greedy, language from the manifest, `{card.normalizer}` normalizer"
         + (f", {round(100 * confidence)}% bootstrap intervals" if confidence else "")
-        + f". Made on **{cpu}**{detail} with kernels **{main.kernels or 'unrecorded'}**"
+        + f".\nMade on **{cpu}**{detail} with kernels **{main.kernels or 'unrecorded'}**"
         + (f" (CTranslate2 {main.ctranslate2})" if main.ctranslate2 else "")
         + ":"
     )
     header = ["slice", "utts"] + [f"{r.model} WER % [95% CI]" if confidence == 0.95 else f"{r.model} WER %" for r in runs]
     header += [f"{main.model} CER %", f"{main.model} language ID %"]
-    lines = [intro, "", "| " + " | ".join(header) + " |", "|---|---:|" + "---|" * len(runs) + "---:|---:|"]
+    lines = [*intro.split("\n"), "", "| " + " | ".join(header) + " |", "|---|---:|" + "---|" * len(runs) + "---:|---:|"]
     rows = [("overall", "all")]
     for column in TABLE_COLUMNS:
         for value in main.order.get(column, ()):
@@ -333,11 +333,13 @@ def run(readme: Path, workspace: Path, data: Path, mode: str, out=None, run_benc
     out = out or sys.stdout
     if not readme.is_file():
         raise BadInputError(f"{readme}: no such file")
+    if run_bench:
+        blocks = find_blocks(readme.read_text(encoding="utf-8").split("\n"), readme)
+        bench(list(dict.fromkeys(m for b in blocks for m in b.models)), workspace, data)
+    # Read (again) only now, so that edits made while the benches ran are kept.
     text = readme.read_text(encoding="utf-8")
     lines = text.split("\n")
     blocks = find_blocks(lines, readme)
-    if run_bench:
-        bench(list(dict.fromkeys(m for b in blocks for m in b.models)), workspace, data)
     rendered = {b.start: render_baseline(block_runs(workspace, b.models, data)) for b in blocks}
     if mode == "write":
         new: list[str] = []
@@ -350,7 +352,9 @@ def run(readme: Path, workspace: Path, data: Path, mode: str, out=None, run_benc
         if updated == text:
             print(f"{readme}: figures already up to date", file=out)
         else:
+            mode_bits = readme.stat().st_mode & 0o777
             write_text_atomic(readme, updated)
+            readme.chmod(mode_bits)  # the temporary file it was renamed from was private (0600)
             print(f"{readme}: rewrote {', '.join(b.name for b in blocks)}", file=out)
         return 0
     status = 0
