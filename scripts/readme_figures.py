@@ -113,7 +113,7 @@ def _plain(config: dict, model: str, data: Path) -> bool:
         stored = list(decoding[key]) if isinstance(value, tuple) else decoding[key]
         if stored != (list(value) if isinstance(value, tuple) else value):
             return False
-    if decoding.get("compute_type", "int8") not in _INT8:
+    if decoding.get("compute_type", "int8") not in _INT8 or decoding.get("vad"):
         return False
     english_only = model.endswith(".en")
     if decoding.get("language") not in ((None, "en") if english_only else (None,)):
