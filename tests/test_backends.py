@@ -243,6 +243,24 @@ def test_every_backend_gives_each_word_a_probability(tiny_all, name):
         assert any(w.strip().lower().startswith(drug) for w, _ in lowest), transcript.words
 
 
+def test_openai_whisper_scores_words_on_the_encoder_output_it_decoded_with(tiny_all):
+    """Word confidence adds one decoder pass, not a second encoder pass: the encoder runs
+    as often with it as without it (once per clip, greedy)."""
+    files, items = tiny_all
+    counts = {}
+    for on in (False, True):
+        backend = backends.create_backend("openai-whisper", files["openai-whisper"], DecodingOptions(threads=1, word_confidence=on))
+        calls = []
+        hook = backend.model.encoder.register_forward_hook(lambda module, args, out: calls.append(1))
+        try:
+            transcripts = list(backend.transcribe(items))
+        finally:
+            hook.remove()
+        counts[on] = len(calls)
+        assert (transcripts[0].words is not None) == on
+    assert counts == {False: len(items), True: len(items)}
+
+
 def test_faster_whisper_words_are_faster_whispers_own(tiny_all):
     """The batched alignment gives the words and probabilities faster-whisper's own
     word_timestamps=True gives for the same clip, without what that option adds: with

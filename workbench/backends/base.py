@@ -48,8 +48,9 @@ class DecodingOptions:
     threads: int = 0  # CPU threads; 0 = the backend's default
     device: str = "cpu"
     # Per-word probabilities stored with each hypothesis (extra["words"]), for the review
-    # queue and the confidence calibrator. On by default: the alignment pass costs ~6-7%
-    # of decoding on CPU (benchmarks/README.md, "Word confidence"), under the 10% target.
+    # queue and the confidence calibrator. On by default: on faster-whisper the alignment
+    # pass is 4-5% of decoding on CPU (benchmarks/README.md, "Word confidence"), under the
+    # 10% target; on transformers it is free; on openai-whisper it encodes each clip again.
     word_confidence: bool = True
     # Items longer than Whisper's 30 s window (clips up to 30 s decode as before, whatever
     # these say). "sequential": Whisper's own algorithm (faster-whisper's and

@@ -24,7 +24,7 @@ Word confidence (`DecodingOptions.word_confidence`) is faster-whisper's own word
 probability, as its `word_timestamps=True` computes it: one teacher-forced
 `model.align` pass over each batch's decoded tokens, on the encoder output already in
 hand (no second encoder pass), then `find_alignment`'s split into words and Whisper's
-punctuation merge. About 6-7% of decoding time on CPU (benchmarks/README.md).
+punctuation merge. 4-5% of decoding time on CPU (benchmarks/README.md, "Word confidence").
 """
 
 import time

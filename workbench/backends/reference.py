@@ -3,10 +3,12 @@
 Word confidence is not taken from `transcribe(word_timestamps=True)`: with timestamps
 off, that option moves the next window's start to the last word's end and decodes the
 clip's tail again, which can add words, so the transcript would depend on it. Instead,
-after decoding, one teacher-forced pass per 30 s window scores the decoded tokens the way
-Whisper's `find_alignment` does (softmax over text tokens after the same start
-sequence), and `split_words` groups them into words. That pass runs the encoder again
-(openai-whisper keeps no encoder output), as its own word timestamps do.
+after decoding, one teacher-forced decoder pass per 30 s window scores the decoded tokens
+the way Whisper's `find_alignment` does (softmax over text tokens after the same start
+sequence), and `split_words` groups them into words. For a clip (one window) the
+encoder output `transcribe` computed is caught by a forward hook and reused (running the
+encoder again, as Whisper's own word timestamps do, made tiny.en's CPU decode 1.7x as
+long); windows of long items are encoded again, as their outputs are not all kept.
 
 Items longer than 30 s are decoded by `whisper.transcribe`, Whisper's sequential
 algorithm, always with timestamps (they are how it seeks from one window to the next;
@@ -84,25 +86,18 @@ class OpenAIWhisperBackend:
                 detected = "en"
             language = (language_code(o.language or item.language) or detected) if self.multilingual else "en"
             decode = {"beam_size": o.beam_size} if o.beam_size > 1 else {}
-            result = whisper.transcribe(
-                self.model,
-                item.audio,
-                language=language,
-                task=o.task,
-                temperature=o.temperature if len(o.temperature) > 1 else o.temperature[0],
-                compression_ratio_threshold=o.compression_ratio_threshold,
-                logprob_threshold=o.logprob_threshold,
-                no_speech_threshold=o.no_speech_threshold,
-                condition_on_previous_text=o.condition_on_previous_text,
-                initial_prompt=item.prompt or o.initial_prompt,
-                without_timestamps=o.without_timestamps and not long,
-                fp16=o.device != "cpu",
-                verbose=None,
-                **decode,
-            )
+            encoded: list = []  # (mel window, encoder output) of this clip, for word confidence
+            hook = None
+            if o.word_confidence and not long:
+                hook = self.model.encoder.register_forward_hook(lambda module, args, out: encoded.append((args[0], out)))
+            try:
+                result = self._transcribe(item, o, language, long, decode)
+            finally:
+                if hook is not None:
+                    hook.remove()
             segments = result.get("segments", [])
             text = result["text"].strip()
-            words = self._words(item.audio, segments, result.get("language") or language) if o.word_confidence else None
+            words = self._words(item.audio, segments, result.get("language") or language, encoded) if o.word_confidence else None
             yield Transcript(
                 utterance_id=item.utterance_id,
                 text=text,
@@ -119,10 +114,32 @@ class OpenAIWhisperBackend:
                                for s in segments if s["text"].strip()) if long else (),
             )
 
-    def _words(self, audio, segments: list[dict], language: str | None) -> tuple[tuple[str, float], ...]:
+    def _transcribe(self, item: AudioItem, o: DecodingOptions, language: str | None, long: bool, decode: dict) -> dict:
+        import whisper
+
+        return whisper.transcribe(
+            self.model,
+            item.audio,
+            language=language,
+            task=o.task,
+            temperature=o.temperature if len(o.temperature) > 1 else o.temperature[0],
+            compression_ratio_threshold=o.compression_ratio_threshold,
+            logprob_threshold=o.logprob_threshold,
+            no_speech_threshold=o.no_speech_threshold,
+            condition_on_previous_text=o.condition_on_previous_text,
+            initial_prompt=item.prompt or o.initial_prompt,
+            without_timestamps=o.without_timestamps and not long,
+            fp16=o.device != "cpu",
+            verbose=None,
+            **decode,
+        )
+
+    def _words(self, audio, segments: list[dict], language: str | None, encoded=()) -> tuple[tuple[str, float], ...]:
         """(word, probability) of the decoded text: per window (segments share a window's
         `seek`), Whisper's start sequence + <|notimestamps|> + the window's text tokens,
-        one forward pass, each token's probability among text tokens."""
+        one decoder pass, each token's probability among text tokens. `encoded`: (mel
+        window, encoder output) pairs `transcribe` computed, in call order; a window found
+        there (the first one, or the same input exactly) is not encoded again."""
         import whisper
         from whisper.audio import N_FRAMES, N_SAMPLES
 
@@ -134,18 +151,26 @@ class OpenAIWhisperBackend:
             windows.setdefault(int(segment["seek"]), []).extend(t for t in segment["tokens"] if t < tokenizer.eot)
         if not any(windows.values()):
             return ()
-        mel = whisper.log_mel_spectrogram(audio, model.dims.n_mels, padding=N_SAMPLES)
-        content_frames = mel.shape[-1] - N_FRAMES
+        mel = None
         dtype = next(model.parameters()).dtype
         start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         words: list[tuple[str, float]] = []
         for seek, tokens in windows.items():
             if not tokens:
                 continue
-            window = whisper.pad_or_trim(mel[:, seek : seek + min(N_FRAMES, content_frames - seek)], N_FRAMES)
             ids = torch.tensor([start + tokens], device=model.device)
             with torch.inference_mode():
-                logits = model(window[None].to(model.device, dtype), ids)[0]
+                if seek == 0 and encoded:
+                    features = encoded[0][1]  # transcribe's first encoder call is the window at 0
+                else:
+                    if mel is None:
+                        mel = whisper.log_mel_spectrogram(audio, model.dims.n_mels, padding=N_SAMPLES)
+                    window = whisper.pad_or_trim(mel[:, seek : seek + min(N_FRAMES, mel.shape[-1] - N_FRAMES - seek)], N_FRAMES)
+                    window = window[None].to(model.device, dtype)
+                    features = next((out for mel_in, out in encoded if mel_in.shape == window.shape and torch.equal(mel_in, window)), None)
+                    if features is None:
+                        features = model.encoder(window)
+                logits = model.decoder(ids, features)[0]
             probs = logits[len(start) - 1 : len(start) - 1 + len(tokens), : tokenizer.eot].float().softmax(-1)
             p = probs[torch.arange(len(tokens)), torch.tensor(tokens)].tolist()
             words.extend(split_words(tokens, p, tokenizer.decode, language))
