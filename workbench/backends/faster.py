@@ -329,6 +329,11 @@ class FasterWhisperBackend:
         detected, probability = ("en", None)
         if self.multilingual:
             detected, probability = (info.language, info.language_probability) if language is None else self._detect(item)
+        # The last window is padded to 30 s, and Whisper's closing timestamp can fall in the
+        # padding (73.0 s on a 71.5 s recording): no time is later than the audio's end.
+        end = len(item.audio) / 16_000
+        spans = [(min(a, end), min(b, end), t) for a, b, t in spans]
+        times = tuple((min(a, end), min(b, end)) for a, b in times) if times is not None else None
         return Transcript(
             utterance_id=item.utterance_id,
             text=text,

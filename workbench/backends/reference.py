@@ -71,7 +71,7 @@ class OpenAIWhisperBackend:
 
         for item in items:
             started = time.perf_counter()
-            long = len(item.audio) > LONG_ITEM_SAMPLES
+            long, end = len(item.audio) > LONG_ITEM_SAMPLES, len(item.audio) / 16_000
             o = long_item_options(self.options, item) if long else self.options
             _check_longform(o, f"utterance {item.utterance_id}")
             detected, probability = (None, None)
@@ -110,7 +110,8 @@ class OpenAIWhisperBackend:
                 temperature=max((s["temperature"] for s in segments), default=None),
                 decode_s=time.perf_counter() - started,
                 words=words,
-                segments=tuple((round(float(s["start"]), 3), round(float(s["end"]), 3), s["text"].strip())
+                # no time after the audio's end (the closing timestamp can fall in the last window's padding)
+                segments=tuple((round(min(float(s["start"]), end), 3), round(min(float(s["end"]), end), 3), s["text"].strip())
                                for s in segments if s["text"].strip()) if long else (),
             )
 
