@@ -266,10 +266,11 @@ def render_baseline(runs: list[ModelRun]) -> list[str]:
         cells += [_pct(s.cer), _pct(main.language_id.get((column, value)))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", _no_speech_sentence(runs), ""]
-    made = ", ".join(f"`{r.run_id}` ({r.model})" for r in runs)
-    commits = sorted({r.commit or "unknown" for r in runs})
-    lines.append(f"{_PROVENANCE}{made} at commit {', '.join(f'`{c}`' for c in commits)}; "
-                 f"regenerate with `{WRITE_COMMAND}`.</sub>")
+    if len({r.commit for r in runs}) == 1:
+        made = ", ".join(f"`{r.run_id}` ({r.model})" for r in runs) + f" at commit `{runs[0].commit or 'unknown'}`"
+    else:
+        made = ", ".join(f"`{r.run_id}` ({r.model}, commit `{r.commit or 'unknown'}`)" for r in runs)
+    lines.append(f"{_PROVENANCE}{made}; regenerate with `{WRITE_COMMAND}`.</sub>")
     return lines
 
 
