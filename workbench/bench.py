@@ -109,6 +109,15 @@ def strategy_config(info, options: tuple[tuple[str, str], ...]):
     return info.config_type()
 
 
+def _kernels(device: str) -> str | None:
+    """The CPU kernels' summary ("GEMM DNNL AVX512_CORE_BF16, CTranslate2 AVX2"); None on a GPU."""
+    if device.startswith("cuda"):
+        return None
+    from .environment import environment
+
+    return ((environment().get("kernels") or {}).get("summary")) or None
+
+
 def applied_decoding(backend, options: DecodingOptions) -> dict:
     """The decoding options as the backend really applies them (it may cap the batch size)."""
     applied = getattr(backend, "applied_options", None)
@@ -151,6 +160,9 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
         "normalizer": normalizer,
         "rung": request.rung,
         "code": code_version(),
+        # The int8/float kernels round differently per instruction set (benchmarks/README.md):
+        # a run made with other kernels is other transcripts, so never reused or resumed.
+        "kernels": _kernels(request.decoding.device),
     })
     config = _config(request, columns, decoding, lexicon_info)
     with RunStore(request.workspace) as store:

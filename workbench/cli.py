@@ -456,6 +456,10 @@ def cmd_runs_show(args) -> int:
     if record.error:
         print(f"error: {record.error}")
     print(f"held-out id {record.heldout_id} ({record.heldout_size} utterances); commit {record.git_commit or '—'}")
+    cpu = (record.environment or {}).get("cpu") or {}
+    kernels = (record.environment or {}).get("kernels") or {}
+    if cpu or kernels:
+        print(f"machine: {cpu.get('model', '—')}; kernels: {kernels.get('summary', '—')}")
     identity = (record.config or {}).get("identity")
     if identity:
         print(f"identity {identity['digest']}")
