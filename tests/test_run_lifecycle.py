@@ -251,3 +251,27 @@ def test_long_recordings_get_the_long_form_measures_from_the_same_stored_rows():
     assert overall["dropped_segments"] == 1 and overall["silence_words"] == 2
     assert scores.to_dict()["longform"]["recordings"][0]["utterance_id"] == "rec"
     assert score_stored([StoredHypothesis("a", "x y", "x y", {"language": "en"})], _options()).longform is None
+
+
+def test_the_regression_report_compares_long_recordings_by_their_long_form_measures(tmp_path):
+    from workbench.regression import ReportOptions, report_runs
+    from workbench.reports_markdown import render_markdown
+
+    reference = [[0.0, 4.0, "the patient takes metoprolol daily"], [10.0, 14.0, "call the clinic on friday"]]
+    extra = {"reference_segments": reference, "duration_s": 15.0}
+    base_row = StoredHypothesis("rec", "the patient takes metoprolol daily call the clinic on friday", "the patient takes metoprolol daily",
+                                {"language": "en"}, {**extra, "segments": [[0.1, 4.0, "the patient takes metoprolol daily"]]})
+    cand_row = StoredHypothesis("rec", base_row.reference, base_row.reference, {"language": "en"},
+                                {"segments": [[0.1, 4.0, "the patient takes metoprolol daily"], [10.0, 14.0, "call the clinic on friday"]]})
+    ids = []
+    with RunStore(tmp_path) as store:
+        for row in (base_row, cand_row):
+            run = store.begin_run("bench", {"strategy": "baseline", "model": "x"}, {}, "sha256:x", 1, "auto@1")
+            store.add_hypotheses(run, [row])
+            store.finish_run(run, {}, {}, {})
+            ids.append(run)
+    report = report_runs(str(tmp_path), ids[0], [ids[1]], ReportOptions(min_utterances=1, bootstrap=BootstrapOptions(resamples=0)))
+    longform = report["comparisons"][0]["longform"]
+    assert longform["baseline"][0]["dropped_segments"] == 1 and longform["candidate"][0]["dropped_segments"] == 0
+    assert longform["candidate"][0]["wer"] == 0.0
+    assert "Long recordings" in render_markdown(report)

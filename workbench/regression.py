@@ -291,6 +291,26 @@ def _hallucination(speech, silent, hyps_of) -> dict:
     }
 
 
+def _longform(speech, cand: dict, normalizer, columns) -> dict | None:
+    """Long recordings (a timed reference stored with the run): the long-form measures per
+    slice for both runs, by the same function their own scoring uses."""
+    if not any((h.extra or {}).get("reference_segments") for h in speech):
+        return None
+    from dataclasses import replace as _replace
+
+    from .bootstrap import BootstrapOptions
+    from .evaluation import EvaluationOptions
+    from .runs.scoring import longform_scores
+
+    options = EvaluationOptions(normalizer.id, tuple(columns), BootstrapOptions(resamples=0))
+    # The candidate's text and segments, with the baseline's stored reference times.
+    candidate = [_replace(cand[h.id], extra={**(cand[h.id].extra or {}), "reference_segments": (h.extra or {}).get("reference_segments"),
+                                             "duration_s": (h.extra or {}).get("duration_s")}) for h in speech]
+    base = longform_scores(speech, options)
+    new = longform_scores(candidate, options)
+    return {"baseline": base["slices"] if base else [], "candidate": new["slices"] if new else []}
+
+
 def _pairing(base_cov, cand_cov, common: set) -> dict:
     """What the paired figures cover, and what they leave out on either side (counted)."""
     def usable(cov):
@@ -397,6 +417,7 @@ def build_report(
                 "candidate": _hallucination(speech, silent, lambda h, cand=cand: cand[h.id]),
             },
             "terms": _terms(speech, cand, normalizer, columns, config) if "lexicon" in str(config.get("strategy", "")) else None,
+            "longform": _longform(speech, cand, normalizer, columns),
         })
     return {
         "schema": SCHEMA_ID,

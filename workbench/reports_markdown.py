@@ -103,6 +103,18 @@ def _comparison(c: dict, report: dict) -> list[str]:
         f"| baseline | {h0['no_speech_clips']} | {h0['clips_with_output']} | {h0['words']} | {h0['repetition_loops']} | {_n(h0['high_compression_share'])} |",
         f"| candidate | {h1['no_speech_clips']} | {h1['clips_with_output']} | {h1['words']} | {h1['repetition_loops']} | {_n(h1['high_compression_share'])} |",
     ]
+    longform = c.get("longform")
+    if longform:
+        out += ["", "Long recordings (whole-recording WER, time-matched segment WER and the long-form failures):", "",
+                "| slice | run | recordings | WER % | segment WER % | words in silence | loops (words) | dropped segments | timestamp error s |",
+                "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for label, rows in (("baseline", longform["baseline"]), ("candidate", longform["candidate"])):
+            for r in rows:
+                key = "overall" if r["column"] == "overall" else f"{r['column']}={r['value']}"
+                out.append(f"| {key} | {label} | {r['recordings']} | {_n(None if r['wer'] is None else 100 * r['wer'])} | "
+                           f"{_n(None if r.get('segment_wer') is None else 100 * r['segment_wer'])} | {r.get('silence_words', '—')} | "
+                           f"{r.get('loops', '—')} ({r.get('loop_words', '—')}) | {r.get('dropped_segments', '—')} | "
+                           f"{_n(r.get('timestamp_error_s'), 2)} |")
     terms = c.get("terms")
     if terms:
         overall = {r["run"]: r for r in terms["terms"] if r["column"] == "overall"}
