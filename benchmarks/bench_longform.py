@@ -16,10 +16,12 @@ Decodings, each on every recording, with the same weights and threads:
 - ``old-default``: what the workbench did before long-form decoding: faster-whisper's
   ``WhisperModel.transcribe`` with the short-clip options (no timestamps, no
   conditioning, greedy). This is the issue's 17.4 % WER with 155 deletions.
-- ``sequential``, ``sequential-cond``, ``batched-vad``: the registered strategies,
+- ``sequential``, ``sequential-cond``, ``batched-vad``: the registered strategies with
+  their default config (beam 5; the temperature fallback for the sequential ones),
   through the faster-whisper backend exactly as a run decodes (the strategy's
-  ``decode_overrides`` on the ``AudioItem``; the workbench's default decoding options:
-  greedy, temperature 0, word confidence on).
+  ``decode_overrides`` on the ``AudioItem``, the run's other options at their defaults,
+  word confidence on: for the sequential ones that is one more encoder pass per window,
+  counted in their time).
 - ``faster-whisper``: plain ``WhisperModel.transcribe(audio, language=...)`` with all
   its own defaults (beam 5, temperature fallback, conditioning on previous text,
   timestamps): the reference the issue measures against (target: ``sequential`` within
