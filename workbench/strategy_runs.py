@@ -69,8 +69,9 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
 
         lexicon = load_lexicon(request.lexicon)
         lexicon_info = lexicon_record(request.lexicon, lexicon)
-    elif any(i.name != "baseline" for infos in parsed.values() for i in infos):
-        raise BadInputError("--lexicon: the lexicon and prompt strategies need a lexicon file")
+    elif any(strategies.needs_lexicon(spec) for spec in specs):
+        named = ", ".join(spec for spec in specs if strategies.needs_lexicon(spec))
+        raise BadInputError(f"--lexicon: {named} need{'s' if ',' not in named else ''} a lexicon file")
     mined, suggestions, train_run = {}, (), None
     if request.mine and lexicon is not None:
         mined, suggestions, train_run = _mine(request, lexicon, progress, cancel)
@@ -83,7 +84,8 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
         decode = next((i.name for i in infos if i.stage == "decode"), "baseline")
         if decode not in decoded:
             # Decoded once: a run with the same identity (model, options, data, lexicon) is reused unless --fresh.
-            lexicon_file = request.lexicon if decode != "baseline" else None  # the baseline does not depend on it
+            # Only a strategy that reads the lexicon depends on it (and on its content hash).
+            lexicon_file = request.lexicon if decode != "baseline" and strategies.needs_lexicon(decode) else None
             decoded[decode] = run_bench(replace(request.bench, strategy=decode, lexicon=lexicon_file, reuse=request.bench.resume), progress, cancel)
         posts = [i for i in infos if i.stage == "post"]
         if posts:

@@ -67,6 +67,12 @@ class TransformersBackend:
     def transcribe(self, items: Iterable[AudioItem]) -> Iterator[Transcript]:
         batch: list[AudioItem] = []
         for item in items:  # pull lazily: only one batch of audio is in memory
+            if len(item.audio) > 30 * 16_000:
+                # The feature extractor would cut the audio at 30 s without a word: refuse instead.
+                from ..errors import BadInputError
+
+                raise BadInputError(f"{item.utterance_id}: {len(item.audio) / 16_000:.0f} s of audio; the transformers backend "
+                                    "decodes clips of at most 30 s (use --backend faster-whisper or openai-whisper for long recordings)")
             # generate() takes one prompt per call: a new prompt starts a new batch.
             if batch and (item.prompt or self.options.initial_prompt) != (batch[0].prompt or self.options.initial_prompt):
                 yield from self._batch(batch)
