@@ -505,9 +505,10 @@ def calibrator_for(store: RunStore, record: RunRecord, train_run: str | None = N
     if train_run is None:
         train_run = calibration_run(store, record)
         if train_run is None:
-            model = _model_of(decoded_run(store, record))[1] or "the same model"
+            # Named as the user gave it (the weights' hash is what is matched, not what is typed).
+            model = (decoded_run(store, record).config or {}).get("model") or "the same model"
             reason = (f"no baseline run of the train part of this split decoded with {model}: run "
-                      f"`workbench bench --part train --model {model}` to calibrate")
+                      f"`workbench bench --part train --model {model}` (same data and backend) to calibrate")
             return Calibrator("uncalibrated", None, 0, None, normalizer=record.normalizer, reason=reason), (reason,)
     train = store.run(train_run)
     if (train.config or {}).get("part") != "train":
