@@ -138,3 +138,38 @@ def test_transcription_stores_each_hypothesis_as_it_is_made(corpus, tmp_path):
         stats = transcribe_into_run(store, run, ds.utterances, backend, progress=watch)
     assert stats.transcribed == len(ds.utterances)
     assert seen == sorted(seen) and seen[-1] == len(ds.utterances) and len(set(seen)) > 2
+
+
+def test_bench_score_rescore_and_compare_give_the_same_wer_for_the_same_hypotheses(corpus, tmp_path):
+    """The one run lifecycle: a failed decode and a no-speech clip are treated alike everywhere."""
+    import numpy as np
+    import soundfile as sf
+
+    from workbench.regression import ReportOptions, report_runs
+    from workbench.service import ScoreRequest, rescore_run, score_hypotheses
+
+    sf.write(corpus.parent / "audio" / "silence.wav", np.zeros(32000, dtype=np.float32), 16000)
+    header, *rows = corpus.read_text().splitlines()
+    corpus.write_text("\n".join([header + ",no_speech"] + [r + ",no" for r in rows]
+                                + ["audio/silence.wav,,en-US,en,piper-joe-en-us,yes"]) + "\n")
+    ws = tmp_path / "ws"
+    bench = run_bench(_request(corpus, ws))
+    assert bench.coverage.failed and bench.coverage.no_speech  # the broken clip and the silent one
+    with RunStore(ws) as store:
+        stored = store.hypotheses(bench.run_id)
+    hyps = tmp_path / "hyps.jsonl"
+    # What bench decoded, as a hypotheses file (the failed clip has none: missing, not empty);
+    # the silent clip gets words, so hallucination is measured and WER is untouched.
+    lines = [json.dumps({"id": h.utterance_id, "hypothesis": h.hypothesis or "thank you for watching"})
+             for h in stored if "error" not in (h.extra or {})]
+    hyps.write_text("\n".join(lines) + "\n")
+    scored = score_hypotheses(ScoreRequest(_request(corpus, ws).selection, str(hyps), bench.evaluation.options, workspace=str(ws)))
+    rescored = rescore_run(bench.run_id, str(ws))
+    wer = bench.evaluation.normalized.overall.wer
+    assert scored.evaluation.normalized.overall.wer == wer == rescored.evaluation.normalized.overall.wer
+    assert scored.evaluation.normalized.overall.utterances == bench.evaluation.normalized.overall.utterances
+    report = report_runs(str(ws), bench.run_id, [scored.run_id], ReportOptions(bootstrap=bench.evaluation.options.bootstrap))
+    overall = report["comparisons"][0]["slices"][0]
+    assert overall["baseline_wer"] == pytest.approx(100 * wer) and overall["change"] == 0.0
+    assert report["comparisons"][0]["pairing"]["failed_or_missing"] == 1
+    assert scored.scores.hallucination.clips_with_output == 1
