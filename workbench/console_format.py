@@ -11,7 +11,9 @@ __all__ = [
     "comparison_dict",
     "format_comparison",
     "print_bench",
+    "format_longform",
     "print_problems",
+    "print_review",
     "print_train_event",
     "report_facts",
 ]
@@ -184,3 +186,56 @@ def print_train_event(event) -> None:
         parts.append(f"ETA {event.eta_s:.0f}s")
     print("  " + ", ".join(parts), flush=True)
 
+
+def print_review(a, show: int) -> None:
+    """`workbench review`: the queue head, the simulated WER at the budget (queue, random,
+    oracle), per-slice capture and calibration, and the suspect references."""
+    queue = a.queue
+    excluded = ", ".join(f"{n} {k.replace('_', '-')}" for k, n in queue.excluded.items() if n)
+    print(f"run {a.run_id}: {len(queue.items)} speech utterances with a hypothesis queued"
+          + (f" ({excluded} not queued: the coverage rule)" if excluded else "") + f"; normalizer {a.normalizer}")
+    cal = queue.calibrator
+    if cal.calibrated:
+        print(f"confidence: P(correct), {cal.method} calibration on train-part run {cal.fitted_on} ({cal.utterances} utterances)")
+    else:
+        print(f"confidence: uncalibrated ({f'train-part run {cal.fitted_on}: ' if cal.fitted_on else ''}{cal.reason})")
+    for note in queue.notes:
+        print(f"note: {note}")
+    minutes = f", {a.reviewed_minutes:.1f} min of audio" if a.reviewed_minutes is not None else ""
+    print(f"budget: {a.budget.describe()} = {a.reviewed} utterances{minutes}\n")
+    print(f"{'rank':>4}  {'conf':>5}  {'utterance':<28}  hypothesis")
+    for item in queue.items[:show]:
+        label = item.utterance_id if len(item.utterance_id) <= 28 else "…" + item.utterance_id[-27:]
+        print(f"{item.rank:>4}  {item.confidence:>5.3f}  {label:<28}  {item.hypothesis}")
+        if item.low_confidence_words:
+            print(f"{'':>43}low confidence: " + ", ".join(f"{w} ({p:.2f})" for _, w, p in item.low_confidence_words[:8]))
+    ratio = a.ratio_vs_random
+    print(f"\nWER at the budget (SIMULATED: each reviewed hypothesis replaced by its reference):")
+    print(f"  before review  {a.wer_before:6.2f}%")
+    print(f"  queue          {a.wer_queue:6.2f}%" + (f"  (removes {ratio:.2f}x the errors a random order does)" if ratio else ""))
+    print(f"  random order   {a.wer_random:6.2f}%  (mean of {a.curve.shuffles} seeded shuffles)")
+    print(f"  oracle order   {a.wer_oracle:6.2f}%  (most word errors first)")
+    share = a.curve.share_of_oracle
+    print(f"area between the queue's and random's curves: {a.curve.area_vs_random:.2f} WER points"
+          + (f" ({100 * share:.0f}% of the oracle's)" if share is not None else ""))
+    print(f"\n{'slice':<28} {'utts':>5} {'reviewed':>8} {'errors':>6} {'caught':>7} {'random':>7} {'oracle':>7} "
+          f"{'WER':>6} {'after':>6} {'ECE':>5} {'suspects':>8}")
+
+    def share_of(s, caught):
+        value = s.share(caught)
+        return "—" if value is None else f"{100 * value:.0f}%"
+
+    for s in a.slices:
+        key = s.key if len(s.key) <= 28 else s.key[:27] + "…"
+        print(f"{key:<28} {s.utterances:>5} {s.reviewed:>8} {s.errors:>6} {share_of(s, s.caught_queue):>7} "
+              f"{share_of(s, s.caught_random):>7} {share_of(s, s.caught_oracle):>7} {pct(s.wer_before / 100 if s.wer_before is not None else None, 1):>6} "
+              f"{pct(s.wer_after / 100 if s.wer_after is not None else None, 1):>6} {s.ece:>5.3f} {s.suspects:>8}")
+    print("caught: the share of the slice's word errors the budget removes (queue, random order, oracle); "
+          "ECE: the slice's calibration error")
+    if a.suspects:
+        print(f"\nSuspect references: {len(a.suspects)} transcripts with confidence >= {a.suspect_confidence:g} still disagree "
+              f"with the reference (the reference may be wrong):")
+        for s in a.suspects[:show]:
+            print(f"  {s.utterance_id} ({s.confidence:.3f}, {s.errors} word errors)\n    ref: {s.reference}\n    hyp: {s.hypothesis}")
+    else:
+        print(f"\nSuspect references: none (no transcript with confidence >= {a.suspect_confidence:g} disagrees with its reference)")
