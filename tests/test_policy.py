@@ -284,3 +284,31 @@ def test_guard_descriptions_say_what_was_measured():
     assert echo.slice == "retention set overall"
     assert echo.describe() == ("forgetting guard: 2 more transcripts than the baseline echo the prompt "
                                "(2 of 4 prompted transcripts, e.g. u1, u3; 0 allowed)")
+
+
+def test_the_guard_rejects_a_model_that_loops_or_drops_passages_of_long_recordings():
+    from workbench.policy import GuardFigures, guard_misses
+
+    base = GuardFigures(recordings=2, loop_words=0, silence_words=3, dropped_segments=1)
+    same = GuardFigures(recordings=2, loop_words=0, silence_words=3, dropped_segments=1)
+    worse = GuardFigures(recordings=2, loop_words=40, silence_words=3, dropped_segments=4)
+    assert guard_misses(same, base, Targets()) == ()
+    found = guard_misses(worse, base, Targets())
+    assert [m.target for m in found] == ["max_longform_failures", "max_longform_failures"]
+    assert "repetition loops: 40" in found[0].describe() and found[0].guard
+    assert guard_misses(worse, base, Targets(max_longform_failures=50)) == ()
+    # Clips only (no long recording): nothing to judge.
+    assert guard_misses(GuardFigures(), GuardFigures(), Targets()) == ()
+
+
+def test_guard_figures_measure_long_recordings_from_stored_rows():
+    from workbench.diagnostics import guard_figures
+    from workbench.runstore import StoredHypothesis
+
+    reference = [[0.0, 4.0, "the patient takes metoprolol daily"], [10.0, 14.0, "call the clinic on friday"]]
+    looping = StoredHypothesis("rec", "the patient takes metoprolol daily call the clinic on friday",
+                               "the patient takes metoprolol daily " + "let me tell you " * 8, {"language": "en"},
+                               {"reference_segments": reference, "segments": [[0.0, 14.0, "the patient takes metoprolol daily " + "let me tell you " * 8]],
+                                "duration_s": 15.0})
+    figures = guard_figures([looping], ())
+    assert figures.recordings == 1 and figures.loop_words > 0 and figures.dropped_segments == 0

@@ -155,15 +155,40 @@ def guard_figures(rows: Sequence, slice_columns: Sequence[str], default_prompt: 
         prompted += 1
         if echoes_prompt(prompt, h.hypothesis, h.reference):
             echoes.append(h.id)
+    long = _longform_failures(speech)
     return GuardFigures(
         language_id=tuple((OVERALL if s.column == "overall" else f"{s.column}={s.value}", s.utterances, 100.0 * s.accuracy)
                           for s in lid if s.accuracy is not None),
+        recordings=long[0],
+        loop_words=long[1],
+        silence_words=long[2],
+        dropped_segments=long[3],
         no_speech_clips=silence.clips,
         no_speech_words=silence.words,
         prompted=prompted,
         prompt_echoes=len(echoes),
         echo_examples=tuple(echoes[:examples]),
     )
+
+
+def _longform_failures(speech: Sequence) -> tuple[int, int, int, int]:
+    """(recordings, loop words, words in silences, dropped segments) over the rows that carry
+    a timed reference (long recordings), by `workbench.longform.score_recording`."""
+    from .longform import score_recording
+    from .subtitles import Segment
+
+    rows = [h for h in speech if (h.extra or {}).get("reference_segments")]
+    totals = [len(rows), 0, 0, 0]
+    normalizer = get_normalizer("auto")
+    for h in rows:
+        extra = h.extra or {}
+        reference = [Segment(a, b, t) for a, b, t in extra["reference_segments"]]
+        hypothesis = [Segment(a, b, t) for a, b, t in extra.get("segments") or []] or [Segment(None, None, h.hypothesis)]
+        score = score_recording(reference, hypothesis, normalizer, h.language, extra.get("duration_s"))
+        totals[1] += score.loop_words
+        totals[2] += score.silence_words or 0
+        totals[3] += score.dropped_segments or 0
+    return tuple(totals)
 
 
 def run_guard_figures(store, run_id: str, slice_columns: Sequence[str] | None = None) -> GuardFigures:

@@ -142,6 +142,7 @@ class Targets:
     max_language_id_drop: float = 0.0  # points of language-ID accuracy any gated slice may lose
     max_no_speech_insertions: int = 0  # words written on no-speech clips beyond the baseline's
     max_prompt_echo: int = 0  # transcripts that copy the decoding prompt, beyond the baseline's
+    max_longform_failures: int = 0  # long recordings: loop words, words in silences, dropped segments, each beyond the baseline's
 
     def __post_init__(self) -> None:
         for name in ("max_wer", "max_slice_wer", "max_regression"):
@@ -153,6 +154,7 @@ class Targets:
         _set(self, "max_language_id_drop", _number("max_language_id_drop", self.max_language_id_drop, 0, 100))
         _integer("max_no_speech_insertions", self.max_no_speech_insertions, minimum=0)
         _integer("max_prompt_echo", self.max_prompt_echo, minimum=0)
+        _integer("max_longform_failures", self.max_longform_failures, minimum=0)
 
 
 @dataclass(frozen=True)
@@ -435,7 +437,8 @@ _TABLE_COMMENTS = {
         "A target left out (or commented out) is not checked. The ladder stops at the",
         "first rung that meets every target.",
         "The forgetting guard's allowances (max_language_id_drop, max_no_speech_insertions,",
-        "max_prompt_echo) are always checked; left out, they allow nothing worse than the baseline.",
+        "max_prompt_echo, max_longform_failures) are always checked; left out, they allow nothing",
+        "worse than the baseline.",
     ),
     "training": (
         "Used only by the training rungs (lora, full); they need a GPU.",
@@ -465,6 +468,7 @@ _KEY_COMMENTS = {
     "targets.max_language_id_drop": "Forgetting guard: points of language-ID accuracy any slice may lose vs the baseline (default 0.0)",
     "targets.max_no_speech_insertions": "Forgetting guard: words on no-speech clips allowed beyond the baseline's (default 0)",
     "targets.max_prompt_echo": "Forgetting guard: transcripts that copy the prompt, allowed beyond the baseline's (default 0)",
+    "targets.max_longform_failures": "Forgetting guard, long recordings: loop words, words in silences and dropped segments, each allowed beyond the baseline's (default 0)",
     "training.epochs": "Passes over the training part",
     "training.max_steps": "Optimizer steps; -1 trains for `epochs`, a positive number overrides it",
     "training.batch_size": "Clips per step on the device",

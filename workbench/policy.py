@@ -45,7 +45,7 @@ ACTIONS = ("stop", "next", "needs_gpu", "exhausted")
 TRAINING_RUNGS = frozenset({"lora", "full"})
 OVERALL = "overall"
 # The forgetting guard's targets (escalation_config.Targets), in the order its findings are listed.
-GUARD_TARGETS = ("max_language_id_drop", "max_no_speech_insertions", "max_prompt_echo")
+GUARD_TARGETS = ("max_language_id_drop", "max_no_speech_insertions", "max_prompt_echo", "max_longform_failures")
 _TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression") + GUARD_TARGETS  # tie-break among equal misses
 _RUNG_NAMES = {"lora": "LoRA", "full": "Full fine-tuning"}
 UNJUDGED = "untested: no interval with the bootstrap off, so it counts"
@@ -128,6 +128,9 @@ class Miss:
         if self.target == "max_prompt_echo":
             return (f"forgetting guard: {self.value:g} more transcripts than the baseline echo the prompt "
                     f"({self.detail + '; ' if self.detail else ''}{self.limit:g} allowed)")
+        if self.target == "max_longform_failures":
+            return (f"forgetting guard: {self.value:g} more than the baseline on {self.slice} "
+                    f"({self.detail + '; ' if self.detail else ''}{self.limit:g} allowed)")
         which = "slice target" if self.target == "max_slice_wer" else "target"
         return f"{self.slice} at {_pp(self.value)}% WER misses the {_pp(self.limit)}% {which} by {_by(self.excess)} points"
 
@@ -172,6 +175,11 @@ class GuardFigures:
     prompted: int = 0  # transcripts decoded with a prompt (or hotwords)
     prompt_echoes: int = 0  # of those, transcripts that echo it (`diagnostics.echoes_prompt`)
     echo_examples: tuple[str, ...] = ()  # utterance ids of the first few echoes
+    # Long recordings (a timed reference): the long-form failures, summed over recordings.
+    recordings: int = 0
+    loop_words: int = 0  # words inside repeated n-gram loops
+    silence_words: int = 0  # words written inside reference silences
+    dropped_segments: int = 0  # reference segments no hypothesis word overlaps
 
 
 def guard_misses(tuned: GuardFigures, baseline: GuardFigures, targets: Targets, where: str = "") -> tuple[Miss, ...]:
@@ -197,6 +205,15 @@ def guard_misses(tuned: GuardFigures, baseline: GuardFigures, targets: Targets, 
     if tuned.no_speech_clips and extra > targets.max_no_speech_insertions:
         found.append(Miss("max_no_speech_insertions", f"{where}no-speech clips", float(extra), float(targets.max_no_speech_insertions),
                           f"{tuned.no_speech_words} words on {tuned.no_speech_clips} clips against the baseline's {baseline.no_speech_words}"))
+    if tuned.recordings:
+        # A tuned model that loops, talks over pauses or skips whole passages of a long
+        # recording has forgotten something the baseline could do, whatever its WER.
+        for name, label in (("loop_words", "words in repetition loops"), ("silence_words", "words in reference silences"),
+                            ("dropped_segments", "reference segments dropped")):
+            rise = getattr(tuned, name) - getattr(baseline, name)
+            if rise > targets.max_longform_failures:
+                found.append(Miss("max_longform_failures", f"{where}long recordings", float(rise), float(targets.max_longform_failures),
+                                  f"{label}: {getattr(tuned, name)} against the baseline's {getattr(baseline, name)}"))
     extra = tuned.prompt_echoes - baseline.prompt_echoes
     if extra > targets.max_prompt_echo:
         examples = f", e.g. {', '.join(tuned.echo_examples)}" if tuned.echo_examples else ""
