@@ -441,3 +441,14 @@ def test_workbench_report_review_adds_the_section_and_stays_schema_valid(workspa
     schema = json.loads((Path(__file__).resolve().parents[1] / "workbench" / "schemas" / "regression-report.v1.json").read_text())
     jsonschema.validate(report, schema)
     assert report["review"]["budget"] and "Human review" in (tmp_path / "r.html").read_text()
+
+
+def test_long_recordings_point_the_reviewer_to_time_spans():
+    from workbench.confidence import low_confidence_words
+    from workbench.review import listening_spans
+
+    extra = {"words": [["the", 0.9], ["patient", 0.2], ["takes", 0.3], ["metoprolol", 0.95], ["daily", 0.1]],
+             "word_times": [[0.0, 0.2], [0.3, 0.8], [1.0, 1.3], [1.4, 2.2], [30.0, 30.5]]}
+    spans = listening_spans(extra, low_confidence_words(extra, 0.5))
+    assert spans == ((0.3, 1.3, ("patient", "takes")), (30.0, 30.5, ("daily",)))
+    assert listening_spans({"words": extra["words"]}, low_confidence_words(extra, 0.5)) == ()  # a clip: no times

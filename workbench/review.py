@@ -111,6 +111,9 @@ class QueueItem:
     duration_s: float | None = None
     reference: str = field(default="", repr=False)  # for the simulation only: never exported
     reviewed: bool = False  # a person already checked it (an imported correction): queued last
+    # Long recordings: where to listen, (start s, end s, low-confidence words there), merged
+    # when less than 2 s apart; empty for clips (the whole clip is the span).
+    spans: tuple[tuple[float, float, tuple[str, ...]], ...] = ()
 
     def to_dict(self, slice_columns: Sequence[str] = ()) -> dict:
         """The exported form (no reference: the reviewer must not see the answer)."""
@@ -122,6 +125,7 @@ class QueueItem:
             "hypothesis": self.hypothesis,
             "confidence": round(self.confidence, 6),
             "low_confidence_words": [{"index": i, "word": w, "probability": round(p, 4)} for i, w, p in self.low_confidence_words],
+            "spans": [{"start": round(a, 2), "end": round(b, 2), "words": list(words)} for a, b, words in self.spans],
             "reviewed": self.reviewed,
         }
         for column in slice_columns or sorted(self.slices):
@@ -173,11 +177,30 @@ def build_queue(held_rows: Sequence, calibrator: Calibrator, audio: Mapping[str,
     for rank, i in enumerate(order, start=1):
         h = rows[i]
         ref = audio.get(h.utterance_id) or AudioRef(None)
-        items.append(QueueItem(rank, h.utterance_id, h.hypothesis, float(scores[i]), dict(h.slices),
-                               tuple(low_confidence_words(h.extra, low_word_threshold)),
-                               ref.audio, ref.path, ref.duration_s, h.reference, done[i]))
+        low = tuple(low_confidence_words(h.extra, low_word_threshold))
+        items.append(QueueItem(rank, h.utterance_id, h.hypothesis, float(scores[i]), dict(h.slices), low,
+                               ref.audio, ref.path, ref.duration_s, h.reference, done[i], listening_spans(h.extra, low)))
     excluded = {"no_speech": len(coverage.no_speech), "failed": len(coverage.failed), "missing": len(coverage.missing)}
     return ReviewQueue(tuple(items), calibrator, excluded, tuple(notes))
+
+
+def listening_spans(extra: Mapping | None, low_words, gap_s: float = 2.0) -> tuple[tuple[float, float, tuple[str, ...]], ...]:
+    """Where a reviewer of a long recording should listen: the times of its low-confidence
+    words (`extra["word_times"]`, stored for long items, one per `extra["words"]` entry),
+    merged when less than `gap_s` apart. Empty without word times."""
+    extra = extra or {}
+    times, words = extra.get("word_times") or (), extra.get("words") or ()
+    if not times or len(times) != len(words):
+        return ()
+    spans: list[tuple[float, float, tuple[str, ...]]] = []
+    for index, word, _ in low_words:
+        start, end = float(times[index][0]), float(times[index][1])
+        if spans and start - spans[-1][1] <= gap_s:
+            a, b, seen = spans[-1]
+            spans[-1] = (a, max(b, end), seen + (word,))
+        else:
+            spans.append((start, end, (word,)))
+    return tuple(spans)
 
 
 # ----------------------------------------------------------------------------- the curves
