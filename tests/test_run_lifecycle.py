@@ -275,3 +275,18 @@ def test_the_regression_report_compares_long_recordings_by_their_long_form_measu
     assert longform["baseline"][0]["dropped_segments"] == 1 and longform["candidate"][0]["dropped_segments"] == 0
     assert longform["candidate"][0]["wer"] == 0.0
     assert "Long recordings" in render_markdown(report)
+
+
+def test_post_processing_a_long_recording_rewrites_its_timed_segments_too():
+    from workbench.runs import post_process_hypotheses
+
+    class FixTerm:  # a post-processing step: the strategy protocol (postprocess -> text, changes)
+        def postprocess(self, text, language):
+            return text.replace("metaprolol", "metoprolol"), ([{"term": "metoprolol"}] if "metaprolol" in text else [])
+
+    row = StoredHypothesis("rec", "ref", "the patient takes metaprolol daily call the clinic", {"language": "en"},
+                           {"segments": [[0.0, 4.0, "the patient takes metaprolol daily"], [10.0, 12.0, "call the clinic"]]})
+    (out,), replaced = post_process_hypotheses([row], [FixTerm()])
+    assert replaced == 1 and out.hypothesis == "the patient takes metoprolol daily call the clinic"
+    assert out.extra["segments"][0] == [0.0, 4.0, "the patient takes metoprolol daily"]
+    assert out.extra["baseline_hypothesis"] == row.hypothesis

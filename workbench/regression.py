@@ -308,7 +308,13 @@ def _longform(speech, cand: dict, normalizer, columns) -> dict | None:
                                              "duration_s": (h.extra or {}).get("duration_s")}) for h in speech]
     base = longform_scores(speech, options)
     new = longform_scores(candidate, options)
-    return {"baseline": base["slices"] if base else [], "candidate": new["slices"] if new else []}
+    def minutes(scored):  # WER per minute of reference time, per recording
+        return [{"utterance_id": r["utterance_id"], "minutes": [{"minute": m["minute"], "ref_words": m["ref_words"], "wer": m.get("wer")}
+                                                                for m in r.get("minutes", [])]}
+                for r in (scored or {}).get("recordings", [])]
+
+    return {"baseline": base["slices"] if base else [], "candidate": new["slices"] if new else [],
+            "per_minute": {"baseline": minutes(base), "candidate": minutes(new)}}
 
 
 def _pairing(base_cov, cand_cov, common: set) -> dict:

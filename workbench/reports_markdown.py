@@ -115,6 +115,15 @@ def _comparison(c: dict, report: dict) -> list[str]:
                            f"{_n(None if r.get('segment_wer') is None else 100 * r['segment_wer'])} | {r.get('silence_words', '—')} | "
                            f"{r.get('loops', '—')} ({r.get('loop_words', '—')}) | {r.get('dropped_segments', '—')} | "
                            f"{_n(r.get('timestamp_error_s'), 2)} |")
+        per_minute = longform.get("per_minute") or {}
+        if per_minute.get("baseline"):
+            out += ["", "WER per minute of each recording (baseline → candidate, %):", ""]
+            candidate = {r["utterance_id"]: r["minutes"] for r in per_minute.get("candidate", [])}
+            for r in per_minute["baseline"]:
+                after = {m["minute"]: m["wer"] for m in candidate.get(r["utterance_id"], [])}
+                cells = [f"{m['minute']}: {_n(None if m['wer'] is None else 100 * m['wer'], 0)} → "
+                         f"{_n(None if after.get(m['minute']) is None else 100 * after[m['minute']], 0)}" for m in r["minutes"]]
+                out.append(f"- {r['utterance_id']}: " + "; ".join(cells))
     terms = c.get("terms")
     if terms:
         overall = {r["run"]: r for r in terms["terms"] if r["column"] == "overall"}

@@ -46,9 +46,21 @@ def post_process_hypotheses(hypotheses, steps, progress=None, stage: str = "post
     for k, h in enumerate(hypotheses):
         text, extra, made = h.hypothesis, dict(h.extra or {}), []
         if "error" not in extra and not extra.get("missing"):
-            for step in steps:
-                text, changes = step.postprocess(text, h.slices.get("language"))
-                made.extend(changes)
+            if extra.get("segments"):
+                # A long recording: each timed segment is rewritten, and the transcript is
+                # their join, so segment-level and per-minute figures see the same text.
+                segments = []
+                for start, end, piece in extra["segments"]:
+                    for step in steps:
+                        piece, changes = step.postprocess(piece, h.slices.get("language"))
+                        made.extend(changes)
+                    segments.append([start, end, piece])
+                extra["segments"] = segments
+                text = " ".join(piece for _, _, piece in segments if piece)
+            else:
+                for step in steps:
+                    text, changes = step.postprocess(text, h.slices.get("language"))
+                    made.extend(changes)
         replaced += len(made)
         extra["replacements"], extra["baseline_hypothesis"] = made, h.hypothesis
         if any(isinstance(c, dict) and c.get("reviewed") for c in made):
