@@ -174,17 +174,12 @@ def guard_figures(rows: Sequence, slice_columns: Sequence[str], default_prompt: 
 def _longform_failures(speech: Sequence) -> tuple[int, int, int, int]:
     """(recordings, loop words, words in silences, dropped segments) over the rows that carry
     a timed reference (long recordings), by `workbench.longform.score_recording`."""
-    from .longform import score_recording
-    from .subtitles import Segment
+    from .longform import score_stored_recording
 
-    rows = [h for h in speech if (h.extra or {}).get("reference_segments")]
-    totals = [len(rows), 0, 0, 0]
     normalizer = get_normalizer("auto")
-    for h in rows:
-        extra = h.extra or {}
-        reference = [Segment(a, b, t) for a, b, t in extra["reference_segments"]]
-        hypothesis = [Segment(a, b, t) for a, b, t in extra.get("segments") or []] or [Segment(None, None, h.hypothesis)]
-        score = score_recording(reference, hypothesis, normalizer, h.language, extra.get("duration_s"))
+    scores = [score for h in speech if (score := score_stored_recording(h, normalizer)) is not None]
+    totals = [len(scores), 0, 0, 0]
+    for score in scores:
         totals[1] += score.loop_words
         totals[2] += score.silence_words or 0
         totals[3] += score.dropped_segments or 0

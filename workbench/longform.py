@@ -709,3 +709,16 @@ def summarize(scores: Sequence[RecordingScore]) -> dict:
         ),
         "timestamp_matches": matches,
     }
+
+
+def score_stored_recording(row, normalizer) -> RecordingScore | None:
+    """`score_recording` of a stored hypothesis row (`StoredHypothesis`) of a long recording:
+    its timed reference (`extra["reference_segments"]`) against its hypothesis segments
+    (`extra["segments"]`, else the whole text untimed). None for a row without a timed
+    reference (a clip). The one place the run store's long-form fields are read."""
+    extra = row.extra or {}
+    if not extra.get("reference_segments"):
+        return None
+    reference = [Segment(a, b, t) for a, b, t in extra["reference_segments"]]
+    hypothesis = [Segment(a, b, t) for a, b, t in extra.get("segments") or []] or [Segment(None, None, row.hypothesis)]
+    return score_recording(reference, hypothesis, normalizer, row.language, extra.get("duration_s"))

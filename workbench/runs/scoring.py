@@ -96,19 +96,12 @@ def longform_scores(speech: Sequence, options: EvaluationOptions) -> dict | None
     """For rows with a timed reference (long recordings): `workbench.longform.score_recording`
     on the stored reference and hypothesis segments, per recording, and totals per slice.
     The whole-recording WER is the same one alignment the scorecard uses."""
-    rows = [h for h in speech if (h.extra or {}).get("reference_segments")]
-    if not rows:
-        return None
-    from ..longform import score_recording, summarize
-    from ..subtitles import Segment
+    from ..longform import score_stored_recording, summarize
 
     normalizer = get_normalizer(options.normalizer)
-    scored = []
-    for h in rows:
-        extra = h.extra or {}
-        reference = [Segment(a, b, t) for a, b, t in extra["reference_segments"]]
-        hypothesis = [Segment(a, b, t) for a, b, t in extra.get("segments") or []] or [Segment(None, None, h.hypothesis)]
-        scored.append((h, score_recording(reference, hypothesis, normalizer, h.language, extra.get("duration_s"))))
+    scored = [(h, score) for h in speech if (score := score_stored_recording(h, normalizer)) is not None]
+    if not scored:
+        return None
     groups = [("overall", "all", [s for _, s in scored])]
     for column in options.slice_columns:
         values: dict[str, list] = {}
