@@ -18,6 +18,10 @@ The recipe the field converged on, in one place:
   checkpointing, bf16/fp16 on GPU;
 - validation with generation (`predict_with_generate`) each epoch (or every
   `eval_steps`), early stopping on validation WER, the best checkpoint chosen by WER;
+  that WER is the workbench's own (the `evaluate` module in `workbench/metrics`), and
+  each validation's hypotheses are kept in `validation/step-N.jsonl`;
+- progress (steps, validation batches) goes to the same `progress(stage, done, total)`
+  channel as every other long job, not to tqdm;
 - resumable from the last checkpoint; cancellable between steps (a checkpoint is saved);
 - the result is exported as a merged transformers folder AND converted to CTranslate2,
   so it is scored by the same fast backend as the baseline;
@@ -49,7 +53,6 @@ from .dataset import Utterance
 from .errors import CancelledError, WorkbenchError
 from .escalation_config import AugmentOptions, TrainingOptions
 from .exit_codes import ExitCode
-from .normalizers import auto as normalize
 
 __all__ = [
     "METHODS",
@@ -147,6 +150,7 @@ class TrainResult:
     heldout_overlap: int | None = None  # train/validation ids in the held-out part: 0
     best_step: int | None = None  # the checkpoint exported (the best by validation WER), None without validation
     record: str | None = None  # path of training-record.json
+    validation_dir: str | None = None  # step-N.jsonl: the hypotheses each validation's WER was computed on
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -274,6 +278,17 @@ def _examples(utterances: Sequence[Utterance], tokenizer, multilingual: bool, sk
     return out
 
 
+def _write_predictions(path: Path, utterances: Sequence[Utterance], hypotheses: Sequence[str]) -> None:
+    """One validation's hypotheses as JSONL (id, hypothesis, reference, language): what the
+    Trainer's WER was computed on, re-scorable with `workbench score --hyp`."""
+    from .atomic import write_text_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = (json.dumps({"id": u.id, "hypothesis": h, "reference": u.reference, "language": u.language}, ensure_ascii=False)
+             for u, h in zip(utterances, hypotheses))
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
+
+
 # ----------------------------------------------------------------------------- the run
 
 
@@ -344,6 +359,7 @@ def train(
     started = time.perf_counter()
     from transformers import (
         EarlyStoppingCallback,
+        PrinterCallback,
         Seq2SeqTrainingArguments,
         WhisperForConditionalGeneration,
         WhisperProcessor,
@@ -398,25 +414,35 @@ def train(
         lang_to_id = getattr(model.generation_config, "lang_to_id", None) or {}
         lang_tokens = {i: tok.strip("<|>") for tok, i in lang_to_id.items()}
 
-    def compute_metrics(prediction) -> dict:
-        from .scoring import align
+    # Validation WER is the workbench's own metric (the `evaluate` module shipped in
+    # workbench/metrics): the same normalizer and corpus-level sums as `workbench score`,
+    # so the figure the Trainer logs and picks the best checkpoint by is the one the
+    # workbench reports for the same hypotheses. They are kept in validation/step-N.jsonl,
+    # a hypotheses file `workbench score` reads.
+    wer_metric = None
+    if validate:
+        from .metrics import load_workbench_wer
 
-        preds, labels = prediction.predictions, prediction.label_ids
+        wer_metric = load_workbench_wer("auto", keep_in_memory=True)
+    validation_dir = out / "validation"
+
+    def compute_metrics(prediction) -> dict:
+        preds = prediction.predictions
         if isinstance(preds, tuple):
             preds = preds[0]
         preds = np.where(preds < 0, tokenizer.pad_token_id, preds)
-        labels = np.where(labels < 0, tokenizer.pad_token_id, labels)
         hyps = tokenizer.batch_decode(preds, skip_special_tokens=True)
-        refs = tokenizer.batch_decode(labels, skip_special_tokens=True)
-        # The evaluation dataloader keeps order, so row i is validation example i.
-        languages = [e.utterance.language for e in val_examples]
-        scores = align(
-            [e.utterance.id for e in val_examples],
-            [normalize(r, lang) for r, lang in zip(refs, languages)],
-            [normalize(h, lang) for h, lang in zip(hyps, languages)],
-        )
-        words = sum(s.ref_words for s in scores)
-        return {"wer": 100.0 * sum(s.errors for s in scores) / max(words, 1)}
+        # The evaluation dataloader keeps order, so row i is validation example i: scored
+        # against the utterance's own reference, as the workbench scores it.
+        utterances = [e.utterance for e in val_examples]
+        if len(hyps) != len(utterances):
+            raise WorkbenchError(f"validation returned {len(hyps)} predictions for {len(utterances)} utterances")
+        scores = wer_metric.compute(predictions=hyps, references=[u.reference for u in utterances],
+                                    language=[u.language for u in utterances])
+        if trainer.is_world_process_zero():
+            _write_predictions(validation_dir / f"step-{trainer.state.global_step}.jsonl", utterances, hyps)
+        # None only when no reference has a word left after normalization: every checkpoint ties.
+        return {"wer": 100.0 * (scores["wer"] or 0.0), "cer": 100.0 * (scores["cer"] or 0.0)}
 
     steps_per_epoch = max(1, math.ceil(len(train_examples) / (o.batch_size * o.grad_accum)))
     total_steps = o.max_steps if o.max_steps > 0 else max(1, math.ceil(steps_per_epoch * o.epochs))
@@ -472,6 +498,9 @@ def train(
         callbacks=callbacks,
     )
     trainer.lang_tokens = lang_tokens
+    # With tqdm disabled the Trainer prints every log dict; the progress channel and
+    # on_event report instead (bars or log lines, and one line per event).
+    trainer.remove_callback(PrinterCallback)
     resume_from = _last_checkpoint(checkpoints) if request.resume else None
     if not request.resume and checkpoints.exists():
         shutil.rmtree(checkpoints)
@@ -569,6 +598,7 @@ def train(
         heldout_overlap=leakage_overlap(ids, request.heldout_ids),
         best_step=best_step,
         record=record,
+        validation_dir=str(validation_dir) if validate else None,
     )
     from .atomic import write_text_atomic
 
@@ -595,17 +625,26 @@ def _trainer_classes():
             return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys, **gen_kwargs)
 
     class ProgressCallback(TrainerCallback):
-        """Step, loss, validation WER and ETA to the progress channel; cancellation between steps."""
+        """Training steps and validation batches to the progress channel (the command
+        line's bars or log lines, the TUI's job bar) in place of transformers' tqdm bars;
+        loss, validation WER and ETA to `on_event`; cancellation between steps."""
 
         def __init__(self, method, progress, on_event, cancel):
             self.stage = f"training {method}"
+            self.validation_stage = f"validating {method}"
             self.progress, self.on_event, self.cancel = progress, on_event, cancel
             self.started = None
             self.first_step = 0
+            self.validated = 0  # batches of the validation in progress
+
+        def _report(self, state, stage: str, done: int, total: int) -> None:
+            if self.progress and state.is_world_process_zero:  # one report, not one per GPU process
+                self.progress(stage, done, total)
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.started = time.perf_counter()
             self.first_step = state.global_step
+            self._report(state, self.stage, state.global_step, state.max_steps)
 
         def _eta(self, state) -> float | None:
             done = state.global_step - self.first_step
@@ -614,11 +653,21 @@ def _trainer_classes():
             return (time.perf_counter() - self.started) / done * max(state.max_steps - state.global_step, 0)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if self.progress:
-                self.progress(self.stage, state.global_step, state.max_steps)
+            self._report(state, self.stage, state.global_step, state.max_steps)
             if self.cancel is not None and self.cancel.is_set():
                 control.should_save = True  # keep what finished: resume starts here
                 control.should_training_stop = True
+
+        def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+            try:
+                total = len(eval_dataloader)
+            except TypeError:  # no length (None or an iterable dataset): nothing to count against
+                return
+            self.validated += 1
+            self._report(state, self.validation_stage, self.validated, total)
+
+        def on_evaluate(self, args, state, control, **kwargs):
+            self.validated = 0
 
         def on_epoch_end(self, args, state, control, **kwargs):
             if self.cancel is not None and self.cancel.is_set():
