@@ -6,6 +6,9 @@ after its first step (a checkpoint is kept), resumed to the end, exported (trans
 output changed, and the export is scored by the normal bench path.
 """
 
+import io
+import json
+import re
 import threading
 
 import numpy as np
@@ -17,7 +20,8 @@ from workbench.dataset import AudioSource, Utterance
 from workbench.errors import BadInputError, CancelledError
 from workbench.escalation_config import AugmentOptions, TrainingOptions
 from workbench.exit_codes import ExitCode
-from workbench.service import DataSelection, select_data
+from workbench.progress import ConsoleProgress
+from workbench.service import DataSelection, ScoreRequest, score_hypotheses, select_data
 from workbench.training import (
     NeedsGpuError,
     SpeechCollator,
@@ -149,7 +153,21 @@ def english_train_clips(demo_split):
 
 
 @pytest.fixture(scope="module")
-def lora_run(tmp_path_factory, english_train_clips, demo_split):
+def lora_progress():
+    """What the resumed run reported: every (stage, done, total) call, and the plain lines
+    the command line's progress printed for them (a StringIO is no terminal)."""
+    calls, out = [], io.StringIO()
+    console = ConsoleProgress(out, interval_s=0)
+
+    def progress(stage, done, total):
+        calls.append((stage, done, total))
+        console(stage, done, total)
+
+    return progress, calls, out
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, english_train_clips, demo_split, lora_progress):
     out = tmp_path_factory.mktemp("lora")
     options = TrainingOptions(
         max_steps=STEPS, batch_size=2, grad_accum=1, eval_steps=STEPS, validation_fraction=0.25,
@@ -168,7 +186,7 @@ def lora_run(tmp_path_factory, english_train_clips, demo_split):
         train(request, progress=progress, cancel=cancel)
     checkpoints = sorted(p.name for p in (out / "checkpoints").glob("checkpoint-*"))
     events = []
-    result = train(request, on_event=events.append)  # resumes from the checkpoint
+    result = train(request, progress=lora_progress[0], on_event=events.append)  # resumes from the checkpoint
     return out, str(cancelled.value), checkpoints, result, events
 
 
@@ -178,6 +196,36 @@ def test_a_cancelled_run_keeps_a_checkpoint_and_resumes_to_the_end(lora_run):
     assert result.resumed_from_step == 1 and result.steps == STEPS
     assert any(e.validation_wer is not None for e in events) and any(e.loss is not None for e in events)
     assert result.best_validation_wer is not None
+
+
+def test_the_trainers_validation_wer_is_the_workbench_wer_of_the_same_hypotheses(lora_run, demo_split, tmp_path):
+    """The WER the Trainer logged (and chose the best checkpoint by) on the validation part
+    equals what `workbench score` reports for the hypotheses that validation decoded."""
+    out, _, _, result, _ = lora_run
+    (logged,) = [h for h in result.history if "eval_wer" in h]  # one validation, at the last step
+    predictions = out / "validation" / f"step-{logged['step']}.jsonl"
+    assert result.validation_dir == str(out / "validation") and predictions.is_file()
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    assert [r["id"] for r in rows] == list(result.validation_ids) and all(r["hypothesis"].strip() for r in rows)
+    scored = score_hypotheses(ScoreRequest(DataSelection(data=str(demo_manifest()), part="train"), str(predictions),
+                                           workspace=str(tmp_path / "ws")))
+    overall = scored.evaluation.normalized.overall
+    assert scored.evaluation.normalized.normalizer == "auto@1" and overall.utterances == len(rows)
+    assert round(logged["eval_wer"], 4) == round(100 * overall.wer, 4)
+    assert round(logged["eval_cer"], 4) == round(100 * overall.cer, 4)
+    assert result.best_validation_wer == logged["eval_wer"]
+
+
+def test_training_progress_goes_to_the_progress_channel_as_plain_lines(lora_run, lora_progress):
+    """Steps and validation batches reach the same progress object as every long job; into
+    a non-terminal stream it writes plain lines with done/total, rate and ETA."""
+    _, calls, out = lora_progress
+    steps = [c for c in calls if c[0] == "training lora"]
+    assert steps[0] == ("training lora", 1, STEPS) and steps[-1] == ("training lora", STEPS, STEPS)  # resumed at 1
+    assert ("validating lora", 1, 1) in calls  # 2 validation clips, batch size 2: one batch
+    text = out.getvalue()
+    assert re.search(rf"^training lora: 2/{STEPS} \(67%\)  [\d.]+(?:/s|s/it)  elapsed \d+:\d\d  ETA \d+:\d\d$", text, re.M), text
+    assert re.search(rf"^training lora: {STEPS}/{STEPS} done in ", text, re.M) and "\x1b[" not in text
 
 
 def test_lora_exports_a_merged_model_an_adapter_and_a_ct2_model(lora_run):

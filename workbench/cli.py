@@ -23,7 +23,7 @@ from .evaluation import EvaluationOptions, Thresholds
 from .exit_codes import ExitCode
 from .manifest import LoadOptions
 from .normalizers import available_normalizers
-from .progress import ConsoleProgress
+from .progress import ConsoleProgress, close_all as close_progress
 from .reports import format_table, pct, to_markdown, write_json, write_markdown
 from .runstore import DEFAULT_WORKSPACE, RunStore
 from .scoring import scorecard_from_dict, scorecard_to_dict
@@ -964,7 +964,10 @@ def main(argv=None) -> int:
         ("review", None): cmd_review,
     }[(args.command, getattr(args, "data_command", None) or getattr(args, "runs_command", None))]
     try:
-        return int(handler(args))
+        try:
+            return int(handler(args))
+        finally:
+            close_progress()  # the bars end before an error or "cancelled" is printed below them
     except WorkbenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return int(exc.exit_code)

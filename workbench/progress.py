@@ -28,7 +28,6 @@ import os
 import sys
 import threading
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Callable, TextIO
 
@@ -41,12 +40,10 @@ from rich.progress import (
     TaskID,
     TaskProgressColumn,
     TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.text import Text
 
-__all__ = ["ConsoleProgress", "DEFAULT_INTERVAL_S", "INTERVAL_ENV", "format_count", "format_duration", "format_rate"]
+__all__ = ["ConsoleProgress", "close_all", "DEFAULT_INTERVAL_S", "INTERVAL_ENV", "format_count", "format_duration", "format_rate"]
 
 DEFAULT_INTERVAL_S = 5.0  # a line every few seconds: readable in a CI log, alive under nohup
 INTERVAL_ENV = "WORKBENCH_PROGRESS_INTERVAL"
@@ -72,17 +69,37 @@ def format_rate(per_second: float | None) -> str:
         return "?/s"
     if per_second < 1:
         return f"{1 / per_second:.1f}s/it"
-    return f"{format_count(per_second) if per_second >= 10 else f'{per_second:.2f}'}/s"
+    if per_second < 10:
+        return f"{per_second:.2f}/s"
+    return f"{per_second:.0f}/s" if per_second < 10_000 else f"{format_count(per_second)}/s"
 
 
 def format_duration(seconds: float | None) -> str:
     """0:07, 12:34, 1:02:03; ? when unknown."""
     if seconds is None:
         return "?"
-    whole = int(round(seconds))
+    whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _speed(task: Task) -> float | None:
+    """rich's rate over its sliding window; until that has two advances, the average since
+    the stage began (without the part a resumed job had already done)."""
+    speed = task.finished_speed or task.speed
+    if speed is None:
+        gained, elapsed = task.completed - task.fields.get("first", 0), task.elapsed
+        if gained > 0 and elapsed:
+            speed = gained / elapsed
+    return speed
+
+
+def _eta(task: Task) -> float | None:
+    if task.finished:
+        return 0.0
+    speed = _speed(task)
+    return None if not speed or task.total is None else (task.total - task.completed) / speed
 
 
 class _CountColumn(ProgressColumn):
@@ -95,7 +112,14 @@ class _CountColumn(ProgressColumn):
 
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
-        return Text(format_rate(task.finished_speed or task.speed), style="progress.data.speed")
+        return Text(format_rate(_speed(task)), style="progress.data.speed")
+
+
+class _TimeColumn(ProgressColumn):
+    """elapsed 0:05  ETA 0:55, as the plain lines write it."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"elapsed {format_duration(task.elapsed)}  ETA {format_duration(_eta(task))}", style="progress.remaining")
 
 
 @dataclass
@@ -112,11 +136,15 @@ class _Stage:
     finished: bool = False
 
 
-_OPEN: weakref.WeakSet = weakref.WeakSet()  # displays with a live bar, closed at exit at the latest
+# Displays with live bars. Held strongly: the command line passes a ConsoleProgress it
+# keeps no name for, and a job that raised must still get its bars closed.
+_OPEN: set = set()
 
 
 @atexit.register
-def _close_open_displays() -> None:
+def close_all() -> None:
+    """End every live bar display (the cursor is shown again). The command line calls it
+    when a command ends, before an error or "cancelled" is printed; and at exit."""
     for display in list(_OPEN):
         display.close()
 
@@ -150,15 +178,15 @@ class ConsoleProgress:
             progress = self._progress or self._open()
             state = self._stages.get(stage)
             if state is None:
-                state = self._stages[stage] = _Stage(progress.add_task(stage, total=total, completed=done), now, done, now)
+                state = self._stages[stage] = _Stage(progress.add_task(stage, total=total, completed=done, first=done), now, done, now)
             elif state.finished or done < state.done:
                 # The same stage again (the next backend of a comparison, the next
                 # validation of a training run): a new round, counted from here.
-                progress.reset(state.task, total=total, completed=done)
+                progress.reset(state.task, total=total, completed=done, first=done)
                 self._stages[stage] = state = _Stage(state.task, now, done, now)
             state.done = done
             finished = done >= total
-            if not finished and now - state.last_update < UPDATE_EVERY_S:
+            if not finished and now - state.last_update < min(UPDATE_EVERY_S, self.interval_s):
                 return  # a per-row report of a big file: counted at the next update (it is absolute)
             state.last_update = now
             progress.update(state.task, total=total, completed=done)
@@ -183,8 +211,8 @@ class ConsoleProgress:
             return
         state.last_line, state.printed = now, True
         share = f" ({100 * done / total:.0f}%)" if total else ""
-        self._write(f"{stage}: {format_count(done)}/{format_count(total)}{share}  {format_rate(task.speed)}"
-                    f"  elapsed {format_duration(now - state.started)}  ETA {format_duration(task.time_remaining)}")
+        self._write(f"{stage}: {format_count(done)}/{format_count(total)}{share}  {format_rate(_speed(task))}"
+                    f"  elapsed {format_duration(now - state.started)}  ETA {format_duration(_eta(task))}")
 
     def _write(self, line: str) -> None:
         # Plain text, no markup or highlighting, never wrapped: one log line per report.
@@ -200,9 +228,7 @@ class ConsoleProgress:
             TaskProgressColumn(),
             _CountColumn(),
             _RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            _TimeColumn(),
             console=self.console,
             get_time=self.clock,
             disable=not self.tty,  # plain mode: rich only counts, the lines are ours
