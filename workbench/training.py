@@ -344,6 +344,22 @@ def train(
     Under a multi-process launcher (torchrun, accelerate launch) the Trainer trains with
     data parallelism; only the main process exports and returns a result, the others None.
     """
+    if progress is None:
+        return _train(request, progress, on_event, cancel)
+    # The caller shows progress: transformers' own tqdm bars (loading and writing weights)
+    # would print beside it, as carriage-return lines in a log. Off for the run, then restored.
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return _train(request, progress, on_event, cancel)
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def _train(request: TrainRequest, progress, on_event, cancel) -> TrainResult | None:
     import torch
 
     cuda = torch.cuda.is_available()
