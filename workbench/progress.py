@@ -9,7 +9,7 @@ checking data, verifying and converting weights, training steps, validation batc
 - anywhere else (CI logs, nohup, a pipe), no escape codes: one plain line per stage at
   most every `interval_s` seconds (5 by default; the WORKBENCH_PROGRESS_INTERVAL
   environment variable changes it), e.g.
-  `transcribing: 120/368 (33%)  2.4/s  elapsed 0:50  ETA 1:43`, and a closing line for
+  `transcribing: 120/368 (33%)  2.41/s  elapsed 0:50  ETA 1:43`, and a closing line for
   a stage that printed one (or counts 100 items or more).
 
 Both count with rich's `Progress` (rate over a sliding window, ETA from it), so a log
