@@ -10,7 +10,24 @@ The core package is headless: nothing here imports a UI toolkit. The command lin
 - `hypotheses`: transcripts from any system, keyed by utterance id or audio path;
 - `runstore`: every run kept in SQLite, rescorable without re-transcribing;
 - `reports`: tables, JSON and Markdown;
-- `evaluation`: the one evaluation path every run and strategy goes through.
+- `evaluation`: the one evaluation path every run and strategy goes through;
+
+- `api`: all of it from Python (notebooks): load data, run strategies, score, compare,
+  export, as frozen records and pandas DataFrames.
+
+`workbench.api` is loaded on first use (`import workbench` stays cheap: no model
+libraries, no pandas).
 """
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__", "api"]
+
+
+def __getattr__(name: str):
+    # PEP 562: `workbench.api` without importing it (and its dependencies) up front.
+    if name == "api":
+        import workbench.api  # sets the attribute, so this function is not asked again
+
+        return workbench.api
+    raise AttributeError(f"module 'workbench' has no attribute {name!r}")

@@ -129,6 +129,7 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
     from .split import heldout_identity
 
     data = select_data(request.selection, progress)
+    _refuse_reference_only(data)
     utterances = data.utterances[: request.limit] if request.limit else data.utterances
     if not utterances:
         raise BadInputError(no_utterances_message(request.selection, data))
@@ -175,6 +176,17 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
             stats = transcribe_into_run(store, claimed.run_id, utterances, backend, request.selection.load.preprocessing,
                                         progress, cancel, overrides)
             return _score(store, claimed, utterances, columns, request, data, stats)
+
+
+def _refuse_reference_only(data: SelectedData) -> None:
+    """An SCTK reference file (trn/stm/ctm) is a dataset without audio: it can be scored
+    against (`workbench score`), never decoded."""
+    from .sctk_import import is_sctk_file
+
+    for dataset in data.datasets:
+        if is_sctk_file(dataset.source):
+            raise BadInputError(f"{dataset.source}: an SCTK reference file holds no audio to decode; score a system's "
+                                f"hypotheses against it with `workbench score --data {dataset.source} --hyp HYPOTHESES`")
 
 
 def lexicon_record(path: str, lexicon=None) -> dict:

@@ -176,9 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     _load_args(inspect)
 
     score = commands.add_parser("score", help="score a hypotheses file against a dataset, per slice, with intervals")
-    score.add_argument("--data", metavar="MANIFEST", help="the dataset (default: the shipped example)")
+    score.add_argument("--data", metavar="MANIFEST", help="the dataset, or SCTK references (.trn/.stm/.ctm, no audio needed) (default: the shipped example)")
     score.add_argument("--test", metavar="MANIFEST", help="a separate held-out manifest, scored whole")
-    score.add_argument("--hyp", metavar="FILE", help="hypotheses: CSV/TSV/JSONL keyed by utterance id or audio path")
+    score.add_argument("--hyp", "--hypotheses", dest="hyp", metavar="FILE",
+                       help="hypotheses: CSV/TSV/JSONL keyed by utterance id or audio path, or SCTK trn/ctm/stm")
     score.add_argument("--part", choices=("all", "heldout", "train"), default="all", help="which part of --data to score (default all)")
     score.add_argument("--max-wer", type=float, metavar="PCT", help="exit 3 if overall WER (%%) is above PCT")
     score.add_argument("--max-slice-wer", type=float, metavar="PCT", help="exit 3 if any slice's WER (%%) is above PCT")
@@ -211,6 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     _score_args(rescore)
 
     commands.add_parser("normalizers", help="list the available normalizers and their versions")
+
+    export = commands.add_parser(
+        "export", help="write a run's references and hypotheses as JSONL, CSV or NIST SCTK trn/stm/ctm (for sclite)",
+        description="jsonl/csv: id, reference, hypothesis and slices (a hypotheses file again); trn: PATH.ref.trn and "
+        "PATH.hyp.trn (sclite -i spu_id); stm: the references with slices as labels; ctm: the hypotheses' timed words "
+        "(long recordings and ctm imports). Failed decodes and missing hypotheses are left out and counted.")
+    export.add_argument("run", help="run id, unique prefix, or 'latest'")
+    export.add_argument("--format", required=True, choices=("jsonl", "csv", "trn", "stm", "ctm"))
+    export.add_argument("-o", "--output", metavar="PATH", help="where to write (default <workspace>/exports/RUN.FORMAT)")
+    export.add_argument("--normalized", action="store_true",
+                        help="write both texts through the run's normalizer, so sclite measures the normalized WER")
+    export.add_argument("--workspace", default=DEFAULT_WORKSPACE, metavar="DIR", help=f"run store folder (default {DEFAULT_WORKSPACE})")
 
     escalate = commands.add_parser(
         "escalate",
@@ -364,7 +377,8 @@ def _evaluation_options(args) -> EvaluationOptions:
 
 def cmd_score(args) -> int:
     _check_outputs(args)
-    from .service import DataSelection, ScoreRequest, example_paths, score_hypotheses
+    from . import api
+    from .service import DataSelection, ScoreRequest, example_paths
 
     data, hyp = args.data, args.hyp
     if data is None and args.test is None:
@@ -381,7 +395,7 @@ def cmd_score(args) -> int:
         workspace=args.workspace,
         strict=args.hyp_strict,
     )
-    result = score_hypotheses(request, ConsoleProgress())
+    result = api.score(request.hypotheses, request=request, progress=ConsoleProgress()).detail
     facts = result.report["data"]
     excluded = ", ".join(f"{d.excluded} rows excluded from {Path(d.source).name}" for d in result.data.datasets)
     print(f"run {result.run_id}: {facts['utterances_scored']} utterances ({excluded}), held-out id {result.report['heldout_id'][:19]}…")
@@ -573,11 +587,11 @@ def _default_report_paths(args, run_id: str) -> None:
 
 def cmd_bench(args) -> int:
     _check_outputs(args, workspace_reports="always")
-    from .bench import run_bench
+    from . import api
 
     if args.strategies and tuple(args.strategies) != ("baseline",):
         return cmd_compare(args)
-    result = run_bench(_bench_request(args), ConsoleProgress())
+    result = api.bench(request=_bench_request(args), progress=ConsoleProgress()).detail
     _print_bench(result)
     _default_report_paths(args, result.run_id)
     facts = _facts(result.report) + [("model", f"{result.report['model']} ({result.report['backend']})")]
@@ -598,10 +612,11 @@ def cmd_bench(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .strategy_runs import ComparisonRequest, run_comparison
+    from . import api
+    from .strategy_runs import ComparisonRequest
 
     request = ComparisonRequest(_bench_request(args), tuple(args.strategies), args.lexicon, args.mine)
-    comparison = run_comparison(request, ConsoleProgress())
+    comparison = api.compare_strategies(request=request, progress=ConsoleProgress()).detail
     text = format_comparison(comparison)
     print(text)
     _print_problems(comparison.data_problems, 10, "Data problems")
@@ -639,6 +654,22 @@ def cmd_parity(args) -> int:
                                "wer_difference": parity.wer_difference,
                                "disagreements": [dict(zip(("id", "reference", args.backends[0], args.backends[1]), d)) for d in parity.disagreements]})
         print(f"wrote {args.json}")
+    return ExitCode.OK
+
+
+def cmd_export(args) -> int:
+    from . import api
+
+    result = api.export(args.run, args.format, args.output, workspace=args.workspace, normalized=args.normalized)
+    print(f"run {result.run_id}: {result.written} utterances written as {result.format} to {', '.join(result.paths)}")
+    for note in result.notes:
+        print(f"note: {note}")
+    if result.skipped:
+        print(f"left out {len(result.skipped)} utterances:")
+        for utt_id, why in result.skipped[:10]:
+            print(f"  {utt_id}: {why}")
+        if len(result.skipped) > 10:
+            print(f"  ... and {len(result.skipped) - 10} more")
     return ExitCode.OK
 
 
@@ -773,7 +804,7 @@ def cmd_compare_runs(args) -> int:
 
 
 def _write_regression_report(args, baseline: str, candidates: list[str]) -> int:
-    from .regression import report_runs
+    from . import api
     from .reports_html import render_html
     from .reports_markdown import render_markdown
 
@@ -781,7 +812,7 @@ def _write_regression_report(args, baseline: str, candidates: list[str]) -> int:
     if args.fail_on_regression and options.bootstrap.resamples == 0:
         # Without resamples no change can be significant, so nothing could ever fail the gate.
         raise BadInputError("--fail-on-regression needs --bootstrap > 0: without intervals no regression can be detected")
-    report = report_runs(args.workspace, baseline, candidates, options)
+    report = api.compare(baseline, candidates, workspace=args.workspace, options=options).report
     if getattr(args, "review", None):
         from .review import review_report
 
@@ -956,6 +987,7 @@ def main(argv=None) -> int:
         ("bench", None): cmd_bench,
         ("parity", None): cmd_parity,
         ("normalizers", None): cmd_normalizers,
+        ("export", None): cmd_export,
         ("escalate", None): cmd_escalate,
         ("train", None): cmd_train,
         ("report", None): cmd_report,

@@ -27,7 +27,8 @@ __all__ = [
 KNOWN_SLICE_COLUMNS = ("accent", "language", "speaker")
 # Columns that steer the workbench (which part, which clips are silence) rather than
 # describe the speech: never a default slice, still available to --slices.
-CONTROL_COLUMNS = ("split", "no_speech")
+# The sctk_* columns place an utterance read from an SCTK stm/ctm reference in its recording.
+CONTROL_COLUMNS = ("split", "no_speech", "sctk_file", "sctk_channel", "sctk_begin", "sctk_end")
 
 
 @dataclass(frozen=True)

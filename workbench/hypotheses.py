@@ -12,6 +12,12 @@ never be scored as an empty string). `match_report` says, with file and row, whi
 utterances have no hypothesis, which of those lost theirs to an unparsable row, and which
 keys match no utterance; `HypothesisMatch.none_matched` flags a file that matches nothing
 (usually keys written differently from the manifest's ids and paths).
+
+NIST SCTK files are hypotheses too (`workbench.sctk_import`): a `.trn` file keyed by its
+utterance ids, a `.ctm` file by its file names (its words placed by time when the
+references are an stm file), an `.stm` file by its segments. A key may also be written
+`speaker-id` (sclite's spu_id form, as `workbench export --format trn` writes it), and a
+file name may be an audio file's name without folder and extension when that is unique.
 """
 
 import json
@@ -41,6 +47,8 @@ class HypothesisSet:
     unparsable: tuple[tuple[int, str | None], ...] = ()
     key_column: str | None = None
     rows_read: int = 0  # rows seen in the file, parsable or not
+    # a ctm file's timed words (sctk_formats.CtmWord) per key; empty for other formats
+    words: Mapping[str, tuple] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,7 @@ class HypothesisMatch:
     unmatched_keys: tuple[tuple[str, int | None], ...]  # (key, row) matching no utterance
     problems: tuple[Problem, ...]
     utterances: int = 0  # how many utterances were matched against
+    words: Mapping[str, tuple] = field(default_factory=dict)  # utterance id -> its ctm words (a ctm file only)
 
     @property
     def none_matched(self) -> bool:
@@ -76,6 +85,14 @@ def load_hypotheses(path: str | os.PathLike) -> HypothesisSet:
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"{path}: no such hypotheses file")
+    from .sctk_import import is_sctk_file
+
+    if is_sctk_file(path):
+        from .sctk_import import read_hypotheses
+
+        sctk = read_hypotheses(path)
+        return HypothesisSet(sctk.source, sctk.texts, sctk.problems, sctk.rows, sctk.unparsable, sctk.key_column,
+                             sctk.rows_read, sctk.words)
     table = read_table(path)
     header, rows = table.header, table.rows
     key_col, text_col = _pick(header, KEY_COLUMNS), _pick(header, TEXT_COLUMNS)
@@ -139,8 +156,32 @@ def _key_from_broken_row(raw, header: list[str], key_col: str, text_col: str) ->
     return None
 
 
-def match_report(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> HypothesisMatch:
-    """Map each utterance id to its hypothesis, and say what could not be mapped and why."""
+def _placed_by_time(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> tuple[HypothesisSet, tuple[Problem, ...]]:
+    """A ctm file against stm references: its words placed into the reference segments by
+    time (`sctk_import.assign_by_time`), keyed by utterance id from then on; with the
+    problems of placing them (words after a recording's last segment)."""
+    from dataclasses import replace
+
+    from .sctk_import import SLICE_CHANNEL, SLICE_FILE, assign_by_time
+
+    placed = assign_by_time(hyps.words, utterances, hyps.source, hyps.rows)
+    by_key, rows, words = dict(placed.texts), dict(placed.rows), dict(placed.words)
+    for key in placed.unmatched:  # a recording without segments may still name an utterance
+        by_key[key], rows[key], words[key] = hyps.by_key[key], hyps.rows.get(key), hyps.words[key]
+    # A recording with a malformed line: every one of its segments lost its hypothesis.
+    unparsable: list[tuple[int, str | None]] = []
+    for line, key in hyps.unparsable:
+        owners = [u.id for u in utterances if key is not None and SLICE_FILE in u.slices
+                  and key in (u.slices[SLICE_FILE], f"{u.slices[SLICE_FILE]}-{u.slices.get(SLICE_CHANNEL)}")]
+        unparsable.extend((line, owner) for owner in owners or [key])
+    return replace(hyps, by_key=by_key, rows=rows, words=words, unparsable=tuple(unparsable)), placed.problems
+
+
+def _aliases(utterances: Sequence[Utterance]) -> dict[str, str]:
+    """Every way a hypotheses file may name an utterance -> its id: the id, the audio path
+    as written or absolute, sclite's `speaker-id`, and the audio file's stem when unique."""
+    from .sctk_formats import speaker_prefixed_id
+
     aliases: dict[str, str] = {}
     for u in utterances:
         aliases[u.id] = u.id
@@ -149,6 +190,26 @@ def match_report(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> Hypoth
         if u.audio.path:
             aliases.setdefault(u.audio.path, u.id)
             aliases.setdefault(os.path.realpath(u.audio.path), u.id)
+    for u in utterances:
+        speaker = u.slices.get("speaker")
+        if speaker:
+            aliases.setdefault(speaker_prefixed_id(speaker, u.id), u.id)
+    stems: dict[str, list[str]] = {}
+    for u in utterances:
+        if u.audio.path:
+            stems.setdefault(Path(u.audio.path).stem, []).append(u.id)
+    for stem, owners in stems.items():
+        if len(owners) == 1:  # a ctm's file field: the audio's name without folder or extension
+            aliases.setdefault(stem, owners[0])
+    return aliases
+
+
+def match_report(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> HypothesisMatch:
+    """Map each utterance id to its hypothesis, and say what could not be mapped and why."""
+    placing: tuple[Problem, ...] = ()
+    if hyps.words and any("sctk_begin" in u.slices for u in utterances):
+        hyps, placing = _placed_by_time(hyps, utterances)
+    aliases = _aliases(utterances)
 
     def utterance_of(key: str) -> str | None:
         utt_id = aliases.get(key)
@@ -158,7 +219,8 @@ def match_report(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> Hypoth
 
     matched: dict[str, str] = {}
     matched_by: dict[str, str] = {}
-    problems: list[Problem] = []
+    words: dict[str, tuple] = {}
+    problems: list[Problem] = list(placing)
     unmatched: list[tuple[str, int | None]] = []
     key_col = hyps.key_column
     for key, text in hyps.by_key.items():
@@ -180,6 +242,8 @@ def match_report(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> Hypoth
             continue
         matched[utt_id] = text
         matched_by[utt_id] = key
+        if key in hyps.words:
+            words[utt_id] = hyps.words[key]
     unparsable: dict[str, int] = {}
     for row, key in hyps.unparsable:
         utt_id = utterance_of(key) if key else None
@@ -195,7 +259,7 @@ def match_report(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> Hypoth
             problems.append(Problem(hyps.source, unparsable[u.id], reason, utterance_id=u.id, kind="warning"))
         else:
             problems.append(Problem(hyps.source, None, f"missing hypothesis for utterance {u.id!r} (no row has its id or audio path)", utterance_id=u.id, kind="warning"))
-    return HypothesisMatch(hyps.source, matched, tuple(missing), unparsable, tuple(unmatched), tuple(problems), len(utterances))
+    return HypothesisMatch(hyps.source, matched, tuple(missing), unparsable, tuple(unmatched), tuple(problems), len(utterances), words)
 
 
 def match_hypotheses(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> tuple[dict[str, str], list[Problem]]:

@@ -100,9 +100,14 @@ def load_dataset(spec: str | os.PathLike, options: LoadOptions = LoadOptions(), 
     if not path.exists():
         raise BadInputError(f"{path}: no such file or folder")
     suffix = path.suffix.lower()
+    if suffix in (".trn", ".stm", ".ctm"):  # NIST SCTK references: text only, for scoring
+        from .sctk_import import load_references
+
+        return load_references(path, options.strict, options.language)
     if suffix in JSONL_SUFFIXES or suffix in (".csv", ".tsv", ".txt"):
         return _load_table(path, options, progress)
-    raise BadInputError(f"{path}: unknown manifest type {suffix!r} (expected .csv, .tsv, .jsonl or a folder)")
+    raise BadInputError(f"{path}: unknown manifest type {suffix!r} (expected .csv, .tsv, .jsonl, a folder, "
+                        "or SCTK references: .trn, .stm, .ctm)")
 
 
 # --------------------------------------------------------------------------- readers

@@ -12,7 +12,7 @@ from typing import Callable
 from .dataset import Dataset, Problem, Utterance, default_slice_columns
 from .errors import BadInputError
 from .evaluation import Evaluation, EvaluationOptions, Thresholds
-from .hypotheses import load_hypotheses, match_hypotheses
+from .hypotheses import load_hypotheses, match_report, no_match_message
 from .manifest import LoadOptions, load_dataset
 from .normalizers import get_normalizer
 from .runstore import DEFAULT_WORKSPACE, RunStore, StoredHypothesis
@@ -147,12 +147,11 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
     if not data.utterances:
         raise BadInputError(no_utterances_message(request.selection, data))
     hyps = load_hypotheses(request.hypotheses)
-    matched, match_problems = match_hypotheses(hyps, data.utterances)
-    hyp_problems = tuple(hyps.problems) + tuple(match_problems)
+    match = match_report(hyps, data.utterances)
+    matched = match.matched
+    hyp_problems = tuple(hyps.problems) + tuple(match.problems)
     if not matched:
-        from .hypotheses import match_report, no_match_message
-
-        raise BadInputError(no_match_message(match_report(hyps, data.utterances), data.utterances))
+        raise BadInputError(no_match_message(match, data.utterances))
     if request.strict and hyp_problems:
         raise BadInputError(str(hyp_problems[0]))
     columns = request.evaluation.slice_columns or default_slice_columns(data.utterances, data.slice_columns)
@@ -192,10 +191,7 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
         with guarded(store, run_id, f"run {run_id} cancelled; nothing was scored"):
             store.add_hypotheses(
                 run_id,
-                (
-                    StoredHypothesis(u.id, u.reference, matched.get(u.id, ""), dict(u.slices), None if u.id in matched else {"missing": True})
-                    for u in data.utterances
-                ),
+                (StoredHypothesis(u.id, u.reference, matched.get(u.id, ""), dict(u.slices), _stored_extra(u, match)) for u in data.utterances),
             )
             scores = score_stored(store.hypotheses(run_id), options, request.thresholds, [u.id for u in data.utterances], f"run {run_id}")
             timings = {"load_s": round(loaded - started, 3), "score_s": round(time.perf_counter() - loaded, 3)}
@@ -219,6 +215,21 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
         **scores.to_dict(),
     }
     return ScoreResult(run_id, scores.evaluation, data, hyp_problems, scores.missed, report, scores)
+
+
+def _stored_extra(u: Utterance, match) -> dict | None:
+    """What a scored file's row keeps besides its text: `missing` for an utterance without a
+    hypothesis; else the clip's duration and a ctm file's timed words (with confidences),
+    so the run can be exported again with times (`workbench export --format ctm|stm`)."""
+    if u.id not in match.matched:
+        return {"missing": True}
+    extra: dict = {}
+    if u.duration_s is not None:
+        extra["duration_s"] = u.duration_s
+    words = match.words.get(u.id)
+    if words is not None:
+        extra["ctm_words"] = [[w.start, w.duration, w.word, w.confidence] for w in words]
+    return extra or None
 
 
 def finish_scored_run(store: RunStore, run_id: str, evaluation: Evaluation, missed, timings: dict, summary: dict):

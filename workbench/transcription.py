@@ -37,7 +37,9 @@ def _reference_times(u: Utterance) -> dict:
     store like every other figure."""
     segments = getattr(u, "segments", ()) or ()
     if not segments:
-        return {}
+        # A clip's length (of the file, from its header): what an stm export's segment
+        # end is (`workbench export --format stm`).
+        return {} if u.duration_s is None else {"duration_s": u.duration_s}
     return {
         "reference_segments": [[s.start, s.end, s.text] for s in segments if not getattr(s, "ignored", False)],
         "duration_s": u.duration_s,

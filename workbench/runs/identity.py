@@ -67,7 +67,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 def code_version() -> dict:
     """The workbench version and commit: a code change may change transcripts or scores."""
-    from .. import __version__
+    from ..version import __version__
     from ..environment import git_commit
 
     return {"version": __version__, "commit": git_commit()}

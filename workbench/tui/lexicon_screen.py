@@ -11,8 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from .. import session
-from ..bench import run_bench
+from .. import api, session
 from ..errors import BadInputError
 from ..lexicon import MISRECOGNITION_SEPARATOR, Lexicon, Term, load_lexicon
 from .jobs import bench_request
@@ -293,7 +292,7 @@ class LexiconPane(Pane):
         options = self.wb.options
         request = bench_request(options, part="train")
         self.wb.start_job(f"transcribing the train part with {options.model}",
-                          lambda progress, cancel: run_bench(request, progress, cancel).run_id, self._mined)
+                          lambda progress, cancel: api.bench(request=request, progress=progress, cancel=cancel).run_id, self._mined)
 
     def _mined(self, outcome: JobOutcome) -> None:
         if outcome.ok:

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from .. import session
 from ..atomic import write_text_atomic
-from ..regression import ReportOptions, report_runs
+from .. import api
 from .widgets import (
     VERDICT_STYLES,
     JobOutcome,
@@ -34,7 +34,7 @@ def report_for(workspace: str, baseline: str | None) -> dict | None:
     candidates = [r.id for r in board.runs if r.id != board.baseline]
     if board.baseline is None or not candidates:
         return None
-    return report_runs(workspace, board.baseline, candidates, ReportOptions())
+    return api.compare(board.baseline, candidates, workspace=workspace).report
 
 
 def write_html_report(workspace: str, report: dict) -> str:

@@ -9,8 +9,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from .. import session
-from ..strategy_runs import ComparisonRequest, run_comparison
+from .. import api, session
+from ..strategy_runs import ComparisonRequest
 from .jobs import STRATEGY_CHOICES, bench_request
 from .widgets import ChooseStrategy, JobOutcome, Pane, interval_text, wer_text
 
@@ -145,7 +145,7 @@ class StrategiesPane(Pane):
         workspace = options.workspace
 
         def work(progress, cancel):
-            comparison = run_comparison(request, progress, cancel)
+            comparison = api.compare_strategies(request=request, progress=progress, cancel=cancel).detail
             made = [(o.spec, o.result.run_id, o.result.evaluation.normalized.overall.wer) for o in comparison.outcomes]
             # The leaderboard stays on the baseline it shows, unless the new runs are on
             # another held-out part (another --limit or data): then it follows them.
