@@ -147,7 +147,7 @@ def _stm_references(text: str, path: Path, language: str | None):
     for s in scored:
         per_channel[(s.file, s.channel)] += 1
         channels[s.file].add(s.channel)
-    columns: list[str] = ["speaker"]
+    columns: list[str] = []
     for s in scored:
         slices = {"speaker": s.speaker, **_label_slices(stm, s.labels)}
         if language and not slices.get("language"):
@@ -156,7 +156,8 @@ def _stm_references(text: str, path: Path, language: str | None):
         columns.extend(c for c in slices if c not in columns)
         utt_id = segment_id(s.file, s.channel, s.start, s.end, per_channel[(s.file, s.channel)] == 1, len(channels[s.file]))
         out.add(utt_id, s.text, slices, s.line, round(s.end - s.start, 3))
-    ordered = [c for c in columns if c not in SCTK_COLUMNS] + [c for c in SCTK_COLUMNS if c in columns]
+    # The label columns first, then the speaker (a manifest's usual order: accent, language, speaker).
+    ordered = [c for c in columns if c not in SCTK_COLUMNS and c != "speaker"] + ["speaker"] + [c for c in SCTK_COLUMNS if c in columns]
     # An ignored stretch is not a row left out: it was never an utterance.
     return out.utterances, out.problems, ordered, stm.rows_read - (len(stm.segments) - len(scored))
 

@@ -11,9 +11,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from .. import session
+from .. import api, session
 from ..atomic import write_text_atomic
-from .. import api
 from .widgets import (
     VERDICT_STYLES,
     JobOutcome,
