@@ -10,10 +10,10 @@ sequence of them) give pandas DataFrames. WER and CER are in percent, as printed
     from workbench import api
 
     data = api.load_data(part="heldout")              # the embedded demo corpus
-    run = api.bench(model="tiny.en", limit=4, bootstrap=200)
+    run = api.bench(model="tiny.en", limit=3)
     run.frame()                                       # one row per slice: wer, interval, S/D/I
     run.utterances()                                  # one row per utterance, with its errors
-    both = api.compare_strategies(["baseline", "lexicon"], model="tiny.en", limit=4,
+    both = api.compare_strategies(["baseline", "lexicon"], model="tiny.en", limit=3,
                                   lexicon=api.demo_lexicon())
     both.frame()                                      # every strategy x slice, change vs baseline
     api.compare(both.runs[0].run_id, both.runs[1].run_id).frame()   # the regression report
@@ -27,6 +27,7 @@ sequence of them) give pandas DataFrames. WER and CER are in percent, as printed
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, is_dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
@@ -182,7 +183,7 @@ class RunResult:
     failed: int
     missing: int
     slices: tuple[SliceResult, ...]  # overall first, then every slice
-    workspace: str
+    workspace: str  # the run store's folder, absolute (the record outlives a change of directory)
     # what the command returned (BenchResult, ScoreResult, ...): the CLI prints from it
     detail: object = field(default=None, compare=False, repr=False)
 
@@ -214,7 +215,7 @@ def run(run_id: str, workspace: str = DEFAULT_WORKSPACE, normalizer: str | None 
         record.id, record.kind, record.effective_status, str(config.get("strategy") or ("" if record.kind == "score" else "baseline")),
         config.get("model"), name, overall.wer if overall else None, overall.cer if overall else None,
         overall.raw_wer if overall else None, int(coverage.get("speech_scored", 0)), int(coverage.get("no_speech_clips", 0)),
-        int(coverage.get("failed", 0)), int(coverage.get("missing", 0)), slices, str(workspace), detail,
+        int(coverage.get("failed", 0)), int(coverage.get("missing", 0)), slices, str(Path(workspace).absolute()), detail,
     )
 
 
@@ -291,7 +292,7 @@ class StrategyComparison:
     def frame(self) -> "pandas.DataFrame":
         """One row per strategy and slice: its scores and, against the baseline, the paired
         WER change (percentage points) with its interval and `significance`: worse, better
-        or unchanged (the interval holds 0); None for the baseline itself."""
+        or unchanged (the interval holds 0; the baseline's own rows: 0, unchanged)."""
         deltas = {}
         for outcome in getattr(self.detail, "outcomes", ()):
             for d in outcome.deltas:
@@ -328,7 +329,7 @@ def compare_strategies(strategies: Sequence[str] = ("baseline", "lexicon", "prom
     comparison = run_comparison(request, progress, cancel)
     workspace = request.bench.workspace
     runs = tuple(run(o.result.run_id, workspace, detail=o.result) for o in comparison.outcomes)
-    return StrategyComparison(tuple(o.spec for o in comparison.outcomes), runs, workspace, comparison)
+    return StrategyComparison(tuple(o.spec for o in comparison.outcomes), runs, str(Path(workspace).absolute()), comparison)
 
 
 def score(hypotheses: str, data: str | None = None, *, test: str | None = None, part: str = "all", normalizer: str = "auto",
