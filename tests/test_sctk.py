@@ -85,7 +85,7 @@ def test_ctm_lines(line, problem):
     ("f A spk 1.0 2.0 <o,f0> hello", None),
     ("f A spk 1.0 2.0", None),  # no transcript: a segment where nothing is said
     ("f A spk 1.0", "expected 'file channel speaker begin end [<labels>] transcript'"),
-    ("f A spk 1.0 x hi", "begin and end must be seconds, found '1.0' and 'x'"),
+    ("f A spk 1.0 x hi", "begin and end times must be seconds, found '1.0' and 'x'"),
     ("f A spk 2.0 1.0 hi", "segment ends before it starts (2.0 to 1.0)"),
     ("f A spk 1.0 2.0 <o,f0 hi>", "labels must be one <a,b,...> field without spaces"),
 ])
@@ -148,7 +148,7 @@ def test_ctm_hypotheses_are_placed_in_stm_segments_by_time(tmp_path):
     assert _slice(report, "gender", "female")["wer"] == pytest.approx(3 / 10)
     assert _slice(report, "gender", "male")["wer"] == pytest.approx(1 / 3)
     # the malformed stm line is reported and the rest kept; the late word is a warning
-    assert any(":14: begin and end must be seconds, found '3.00' and 'oops'" in p for p in report["data"]["problems"])
+    assert any(":14: begin and end times must be seconds, found '3.00' and 'oops'" in p for p in report["data"]["problems"])
     assert any(":19: 1 word(s) of recording rec1 channel A end after its last reference segment" in p
                for p in report["hypotheses"]["problems"])
     with RunStore(tmp_path / "ws") as store:

@@ -326,7 +326,7 @@ def parse_stm(text: str, path: str | Path = "<stm>") -> StmFile:
         file, channel, speaker, begin, end = fields[:5]
         start, stop = _seconds(begin), _seconds(end)
         if start is None or stop is None:
-            problems.append(field_problem(path, number, f"begin and end must be seconds, found {begin!r} and {end!r}"))
+            problems.append(field_problem(path, number, f"begin and end times must be seconds, found {begin!r} and {end!r}"))
             broken.append((number, where))
             continue
         if start < 0 or stop < start:

@@ -15,7 +15,8 @@ a time line that does not parse, a cue that ends before it starts, minutes or se
 above 59, a file without a single cue.
 
 STM (sclite's format: `file channel speaker begin end [<labels>] transcript`, `;;`
-comments) may hold several recordings; `recording=` picks the lines of one (matched on
+comments; its lines are read by `workbench.sctk_formats`, here the first malformed line is
+an error) may hold several recordings; `recording=` picks the lines of one (matched on
 the file name without extension). A segment whose transcript is
 `ignore_time_segment_in_scoring` is kept with `ignored=True`: it is not part of the
 reference text, and long-form scoring drops hypothesis words inside it, as sclite does.
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 REFERENCE_SUFFIXES = (".srt", ".vtt", ".stm", ".txt")
-IGNORE_MARKER = "ignore_time_segment_in_scoring"
 
 
 @dataclass(frozen=True)
@@ -262,35 +262,22 @@ def parse_vtt(text: str, path: str | Path = "<vtt>") -> list[Segment]:
 
 # --------------------------------------------------------------------------- NIST STM
 
-_LABELS = re.compile(r"^<[^>]*>$")
-
-
 def parse_stm(text: str, path: str | Path = "<stm>", recording: str | None = None) -> list[Segment]:
+    """One recording's segments of an STM file (`workbench.sctk_formats` reads the lines;
+    here the first malformed one is an error, since a reference must be whole)."""
+    from .sctk_formats import parse_stm as parse_stm_file
+
+    stm = parse_stm_file(text, path)
+    errors = [p for p in stm.problems if p.kind == "error"]
+    if errors:
+        raise ReferenceFileError(path, errors[0].row, errors[0].reason)
     by_file: dict[str, list[Segment]] = {}
-    for number, raw in enumerate(_lines(text), start=1):
-        line = raw.strip()
-        if not line or line.startswith(";;"):
-            continue
-        fields = line.split(None, 5)
-        if len(fields) < 5:
-            raise ReferenceFileError(path, number, f"expected 'file channel speaker begin end [<labels>] transcript', found {_short(line)}")
-        name, _channel, speaker, begin, end = fields[:5]
-        try:
-            start, stop = float(begin), float(end)
-        except ValueError:
-            raise ReferenceFileError(path, number, f"begin and end times must be seconds, found {begin!r} and {end!r}") from None
-        if start < 0 or stop < start:
-            raise ReferenceFileError(path, number, f"segment ends before it starts ({begin} to {end})")
-        transcript = fields[5] if len(fields) > 5 else ""
-        rest = transcript.split(None, 1)
-        if rest and _LABELS.match(rest[0]):  # optional <o,f0,male> labels
-            transcript = rest[1] if len(rest) > 1 else ""
-        transcript = " ".join(transcript.split())
-        by_file.setdefault(name, [])
-        if transcript.lower() == IGNORE_MARKER:
-            by_file[name].append(Segment(start, stop, "", speaker, ignored=True))
-        elif transcript and speaker.lower() != "inter_segment_gap":
-            by_file[name].append(Segment(start, stop, transcript, speaker))
+    for s in stm.segments:
+        by_file.setdefault(s.file, [])
+        if s.ignored:
+            by_file[s.file].append(Segment(s.start, s.end, "", s.speaker, ignored=True))
+        elif s.text:
+            by_file[s.file].append(Segment(s.start, s.end, s.text, s.speaker))
     if not by_file:
         raise ReferenceFileError(path, None, "no STM segments in this file")
     if len(by_file) == 1:
