@@ -35,11 +35,33 @@ lost entirely (every word of the sentence deleted by the one alignment:
 factor (decode wall time / audio duration; lower is faster). Wall times on a shared
 2-core machine swing with other load: compare ratios within one run.
 
+``--memory`` measures instead what decoding a long recording holds in memory: each
+English demo recording, and a synthetic recording of ``--hour-minutes`` (default 60)
+made of them repeated, written as 16 kHz WAV files and decoded in a fresh process per
+decoding, which reports its peak resident memory above what it held after loading the
+model and decoding 5 s once (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``):
+
+- ``whole-signal``: the file loaded whole and ``WhisperModel.transcribe`` (the whole
+  signal's features at once) with the ``sequential`` strategy's options: how the
+  backend decoded a long item before it read recordings in blocks (its word pass, left
+  out here, computed the whole spectrogram a second time);
+- ``block-wise``: the ``sequential`` strategy through the backend as a run decodes it,
+  the audio read in 30 s blocks (``transcription.utterance_audio``) and the features of
+  each window computed as the decoder reaches it (``backends.streaming_mel``), word
+  confidence off, so it is the same work as ``whole-signal``;
+- ``block-wise+words``: the same with word confidence on (a run's default);
+- ``batched-vad`` (with ``--memory-batched``): the batched pipeline, which takes one
+  array (the whole signal is read).
+
+It prints WER, S/D/I, dropped sentences, real-time factor, the peak memory and whether
+the text is identical to ``whole-signal``'s.
+
 How to run (from the repository root, in the project's venv)::
 
     . .venv/bin/activate
     python benchmarks/bench_longform.py                 # about 30-40 minutes on 2 busy cores
     python benchmarks/bench_longform.py --models tiny.en --corpora demo --json out.json
+    python benchmarks/bench_longform.py --memory --models tiny.en --beam 1   # ~30 min: an hour decoded 3 times
 
 The exit status is 0, or 1 when a recording could not be built.
 """
@@ -206,6 +228,116 @@ def score(recording: Recording, text: str, spans: list, wall: float) -> Tally:
     return tally
 
 
+# --------------------------------------------------------------------------- memory
+
+MEMORY_MODES = ("whole-signal", "block-wise", "block-wise+words")
+
+
+def _status(field: str) -> int:
+    """A /proc/self/status figure in kB (VmRSS, VmHWM)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def memory_child(mode: str, wav: str, language: str, model: str, beam: int, threads: int) -> dict:
+    """One decoding of one WAV file in this (fresh) process: the text, the segments, the
+    wall time and the peak resident memory above the model's."""
+    import ctranslate2
+    import numpy as np
+
+    import strategies
+    from workbench.audio import load_audio, probe
+    from workbench.backends import AudioItem, DecodingOptions, create_backend, model_files
+    from workbench.dataset import AudioSource, Utterance
+    from workbench.transcription import utterance_audio
+
+    options = DecodingOptions(threads=threads, word_confidence=mode == "block-wise+words")
+    backend = create_backend("faster-whisper", model_files("faster-whisper", model), options)
+    list(backend.model.transcribe(np.zeros(5 * RATE, np.float32), language="en")[0])  # CTranslate2's buffers, once
+    # The temperature fallback samples: the same seed in every process, so that two
+    # decodings of the same features give the same text
+    ctranslate2.set_random_seed(0)
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+        f.write("5")  # the peak (VmHWM) starts again from the current resident size
+    base = _status("VmRSS")
+    started = time.perf_counter()
+    strategy = "batched-vad" if mode == "batched-vad" else "sequential"
+    longform = strategies.build(strategy, {"beam_size": str(beam)}).decode.decode_overrides(language, backend.name)["longform_options"]
+    if mode == "whole-signal":
+        samples = load_audio(AudioSource(path=wav))
+        segments, _ = backend.model.transcribe(
+            samples, language=language, beam_size=beam, best_of=beam, temperature=list(longform["temperature"]),
+            condition_on_previous_text=False, without_timestamps=False, vad_filter=False)
+        spans = [(s.start, s.end, s.text.strip()) for s in segments]
+    else:
+        source = AudioSource(path=wav, label=Path(wav).name)
+        audio = utterance_audio(Utterance(Path(wav).stem, source, "", duration_s=probe(source).duration_s))
+        [transcript] = backend.transcribe([AudioItem(Path(wav).stem, audio, language, longform_options=longform)])
+        spans = [list(s) for s in transcript.segments]
+    wall = time.perf_counter() - started
+    return {"spans": [list(s) for s in spans], "wall_s": wall, "peak_mb": (_status("VmHWM") - base) / 1024, "base_mb": base / 1024}
+
+
+def hour_recording(parts: list[Recording], minutes: float) -> Recording:
+    """The recordings one after another, again and again, until `minutes` of audio."""
+    import numpy as np
+
+    from workbench.subtitles import Segment
+
+    audio, segments, at = [], [], 0.0
+    while at < minutes * 60:
+        for r in parts:
+            segments += [Segment(round(s.start + at, 3), round(s.end + at, 3), s.text) for s in r.reference]
+            audio.append(r.audio)
+            at += r.duration_s
+    return Recording("synthetic", f"demo-x{len(audio) // len(parts)}", parts[0].language, np.concatenate(audio), tuple(segments))
+
+
+def memory_main(args) -> int:
+    import subprocess
+    import tempfile
+
+    import soundfile
+
+    if not (DEMO / "manifest.csv").is_file():
+        print(f"no {DEMO / 'manifest.csv'}")
+        return 1
+    english = [r for r in demo() if r.language == "en"]
+    recordings = english + ([hour_recording(english, args.hour_minutes)] if args.hour_minutes > 0 else [])
+    modes = MEMORY_MODES + (("batched-vad",) if args.memory_batched else ())
+    model = [m.strip() for m in args.models.split(",") if m.strip()][0]
+    print(f"model {model}, beam {args.beam}, {args.threads} threads; peak resident memory above the loaded model's, per decoding")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for recording in recordings:
+            wav = str(Path(tmp) / f"{recording.name}.wav")
+            soundfile.write(wav, recording.audio, RATE, subtype="PCM_16")
+            recording = Recording(recording.corpus, recording.name, recording.language, soundfile.read(wav, dtype="float32")[0],
+                                  recording.reference)  # as the decoders read it
+            print(f"{recording.name:<16} {recording.duration_s / 60:6.1f} min  {len(recording.reference)} sentences", flush=True)
+            whole_text = None
+            for mode in modes:
+                command = [sys.executable, __file__, "--memory-child", mode, wav, recording.language, model, str(args.beam), str(args.threads)]
+                done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+                if done.returncode != 0:
+                    print(f"  {mode}: failed\n{done.stderr[-2000:]}")
+                    return 1
+                out = json.loads(done.stdout.strip().splitlines()[-1])
+                text = " ".join(t for _, _, t in out["spans"])
+                whole_text = text if mode == "whole-signal" else whole_text
+                tally = score(recording, text, out["spans"], out["wall_s"])
+                same = "—" if mode == "whole-signal" else ("yes" if text == whole_text else "NO")
+                rows.append({"recording": recording.name, "minutes": round(recording.duration_s / 60, 2), "mode": mode,
+                             "wer": round(tally.wer, 3), "substitutions": tally.sub, "deletions": tally.dele, "insertions": tally.ins,
+                             "dropped_sentences": tally.dropped, "sentences": tally.sentences, "rtf": round(tally.rtf, 4),
+                             "peak_mb": round(out["peak_mb"], 1), "same_text_as_whole_signal": same})
+                print(f"  {mode:<18} WER {tally.wer:6.2f}%  S/D/I {tally.sub}/{tally.dele}/{tally.ins}  dropped {tally.dropped}/{tally.sentences}"
+                      f"  RTF {tally.rtf:.3f}  peak +{out['peak_mb']:7.1f} MB  same text as whole-signal: {same}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -218,8 +350,19 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=3.5, help="length of each realspeech recording (default 3.5)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument("--memory", action="store_true", help="peak memory of whole-signal vs block-wise decoding (see above)")
+    parser.add_argument("--hour-minutes", type=float, default=60.0, help="--memory: length of the synthetic recording (0: none)")
+    parser.add_argument("--memory-batched", action="store_true", help="--memory: batched-vad as well")
+    parser.add_argument("--beam", type=int, default=5, help="--memory: beam size (the strategies' default 5)")
+    parser.add_argument("--memory-child", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    if args.memory_child:
+        mode, wav, language, model, beam, threads = args.memory_child
+        print(json.dumps(memory_child(mode, wav, language, model, int(beam), int(threads))))
+        return 0
+    if args.memory:
+        return memory_main(args)
 
     from workbench.backends import DecodingOptions, create_backend, model_files
 

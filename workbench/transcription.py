@@ -10,15 +10,18 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .audio import AudioDecodeError, Preprocessing, load_audio
+from .audio import AudioDecodeError, Preprocessing, iter_audio_blocks, load_audio
 from .backends import AudioItem, Backend
+from .backends.base import LONG_ITEM_SAMPLES, BlockAudio
 from .dataset import Problem, Utterance
 from .errors import CancelledError
 from .runstore import RunStore, StoredHypothesis
 
-__all__ = ["TranscriptionStats", "transcribe_into_run"]
+__all__ = ["TranscriptionStats", "transcribe_into_run", "utterance_audio"]
 
 Progress = Callable[[str, int, int], None]
+
+BLOCK_S = 30.0  # seconds per block when a long recording is read in blocks
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,26 @@ def _reference_times(u: Utterance) -> dict:
         "reference_segments": [[s.start, s.end, s.text] for s in segments if not getattr(s, "ignored", False)],
         "duration_s": u.duration_s,
     }
+
+
+def utterance_audio(u: Utterance, preprocessing: Preprocessing = Preprocessing()):
+    """The utterance's audio: a clip's samples, or for a recording longer than 30 s a
+    `BlockAudio` that reads it in blocks whenever the decoder asks (only the count is
+    kept from this first read, which also checks the whole file decodes: a damaged
+    recording is a failed row here, not an error in the middle of decoding). Trimming
+    silence needs the whole signal (and refuses long recordings with a timed reference at
+    loading), so then it is loaded whole."""
+    long = u.longform or (u.duration_s or 0.0) > LONG_ITEM_SAMPLES / 16_000
+    if not long or preprocessing.trim_silence:
+        return load_audio(u.audio, preprocessing)
+
+    def read():
+        return iter_audio_blocks(u.audio, BLOCK_S, preprocessing)
+
+    count = sum(len(block) for block in read())
+    if count <= LONG_ITEM_SAMPLES:  # not long after all (the header's duration rounds): a clip
+        return load_audio(u.audio, preprocessing)
+    return BlockAudio(count, read)
 
 
 def transcribe_into_run(
@@ -73,7 +96,7 @@ def transcribe_into_run(
             if cancel is not None and cancel.is_set():
                 return
             try:
-                samples = load_audio(u.audio, preprocessing)
+                samples = utterance_audio(u, preprocessing)
             except AudioDecodeError as exc:
                 # The reason alone (the Problem names the file): "truncated: header says 4.20 s, decoded 2.10 s".
                 reason = getattr(exc, "reason", None) or str(exc)

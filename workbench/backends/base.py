@@ -22,7 +22,7 @@ import numpy as np
 
 __all__ = ["DecodingOptions", "AudioItem", "Transcript", "Backend", "applied_options", "compression_ratio", "language_code",
            "word_probability", "merge_punctuation", "split_words", "PREPEND_PUNCTUATION", "APPEND_PUNCTUATION", "LONGFORM_MODES",
-           "long_item_options", "LONG_ITEM_SAMPLES"]
+           "long_item_options", "LONG_ITEM_SAMPLES", "BlockAudio", "signal"]
 
 
 LONGFORM_MODES = ("sequential", "batched")  # how items longer than 30 s are decoded
@@ -82,9 +82,48 @@ class DecodingOptions:
 
 
 @dataclass(frozen=True)
+class BlockAudio:
+    """A recording too long to hold whole: how many samples it has, and a way to read it
+    again from the start in blocks (`workbench.audio.iter_audio_blocks`). The
+    faster-whisper backend decodes it sequentially block by block
+    (`backends.streaming_mel`); what needs the whole signal asks for it (`signal`)."""
+
+    samples: int  # 16 kHz samples in the whole recording (counted by a first read)
+    read: Callable[[], Iterable[np.ndarray]]  # each call a fresh read: consecutive float32 blocks, any sizes
+
+    def __len__(self) -> int:
+        return self.samples
+
+    @classmethod
+    def of_array(cls, samples: np.ndarray, block: int = LONG_ITEM_SAMPLES) -> "BlockAudio":
+        """An array already in memory, read in blocks of `block` samples."""
+        return cls(len(samples), lambda: (samples[i : i + block] for i in range(0, len(samples), block)))
+
+    def head(self, count: int) -> np.ndarray:
+        """The first `count` samples (one partial read)."""
+        out, held = [], 0
+        for block in self.read():
+            out.append(block[: count - held])
+            held += len(out[-1])
+            if held >= count:
+                break
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+def signal(audio: "np.ndarray | BlockAudio") -> np.ndarray:
+    """The whole signal of an item's audio, read into memory if it is a `BlockAudio` (for
+    the decoders that take one array: openai-whisper, the batched pipeline, VAD)."""
+    if isinstance(audio, BlockAudio):
+        return np.ascontiguousarray(np.concatenate(list(audio.read())), dtype=np.float32)
+    return audio
+
+
+@dataclass(frozen=True)
 class AudioItem:
     utterance_id: str
-    audio: np.ndarray  # 16 kHz mono float32
+    # 16 kHz mono float32: an array, or for a recording longer than 30 s a BlockAudio
+    # read in blocks (len() is the sample count either way)
+    audio: "np.ndarray | BlockAudio"
     language: str | None  # from the dataset; None = detect
     prompt: str | None = None  # this utterance's initial prompt (a strategy's), else the options'
     hotwords: str | None = None  # faster-whisper: this utterance's hotwords, else the options'

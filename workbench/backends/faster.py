@@ -17,8 +17,11 @@ was dropped (a 71 s recording of 13 sentences lost 5 of them; tests/test_longfor
 "batched" is faster-whisper's BatchedInferencePipeline: Silero VAD speech chunks of at
 most `chunk_length` s, `batch_size` at a time (not capped on CPU as clips are). Both
 return the segments with their times and, with word confidence, each word's probability
-and times. Memory: the item's whole signal is in memory while it is decoded (16 kHz
-float32: 230 MB per hour), as both faster-whisper pipelines take one array.
+and times. Memory: "sequential" is fed block by block (`AudioItem.audio` a `BlockAudio`,
+the features of each window computed as the decoder reaches it: `streaming_mel`), so
+decoding an hour holds a few 30 s windows, not the hour; the batched pipeline and VAD
+take one array, so with them the whole signal is read into memory (16 kHz float32:
+230 MB per hour, plus the pipeline's own copies).
 
 Word confidence (`DecodingOptions.word_confidence`) is faster-whisper's own word
 probability, as its `word_timestamps=True` computes it: one teacher-forced
@@ -33,9 +36,10 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from .base import (LONG_ITEM_SAMPLES, AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code,
-                   long_item_options, merge_punctuation, word_probability)
+from .base import (LONG_ITEM_SAMPLES, AudioItem, BlockAudio, DecodingOptions, Transcript, applied_options, compression_ratio,
+                   language_code, long_item_options, merge_punctuation, signal, word_probability)
 from .registry import register
+from .streaming_mel import StreamingMel
 
 __all__ = ["FasterWhisperBackend"]
 
@@ -207,10 +211,12 @@ class FasterWhisperBackend:
         mel = self.model.feature_extractor(audio)
         return mel[:, : min(mel.shape[-1] - 1, self.model.feature_extractor.nb_max_frames)]
 
-    def _options(self, tokenizer):
+    def _options(self, tokenizer, o: DecodingOptions | None = None):
+        """faster-whisper's options for `o` (the run's by default), with `transcribe`'s
+        defaults for everything the workbench does not set."""
         from faster_whisper.transcribe import TranscriptionOptions, get_suppressed_tokens
 
-        o = self.options
+        o = o or self.options
         return TranscriptionOptions(
             beam_size=o.beam_size,
             best_of=max(1, o.beam_size),
@@ -281,18 +287,6 @@ class FasterWhisperBackend:
         o = long_item_options(self.options, item)
         started = time.perf_counter()
         language = (language_code(o.language or item.language) if self.multilingual else "en") or None
-        common = dict(
-            language=language,
-            task=o.task,
-            beam_size=o.beam_size,
-            best_of=max(1, o.beam_size),
-            temperature=list(o.temperature),
-            compression_ratio_threshold=o.compression_ratio_threshold,
-            log_prob_threshold=o.logprob_threshold,
-            no_speech_threshold=o.no_speech_threshold,
-            initial_prompt=item.prompt or o.initial_prompt,
-            hotwords=item.hotwords or o.hotwords,
-        )
         words = times = None
         if o.longform == "batched":
             from faster_whisper import BatchedInferencePipeline
@@ -301,34 +295,36 @@ class FasterWhisperBackend:
             # Chunks decode without timestamp tokens (faster-whisper's default here): with
             # them, a chunk's last sentence was dropped on the test recording. So a segment
             # is one VAD chunk and the words carry the finer times. Word timestamps are
-            # added after decoding here, so they do not change the text.
+            # added after decoding here, so they do not change the text. The pipeline and
+            # its VAD take one array: the whole signal is read into memory.
             segments, info = BatchedInferencePipeline(self.model).transcribe(
-                item.audio, **common, word_timestamps=o.word_confidence, vad_filter=True, chunk_length=o.chunk_length,
-                batch_size=o.batch_size, without_timestamps=True)
+                signal(item.audio), language=language, task=o.task, beam_size=o.beam_size, best_of=max(1, o.beam_size),
+                temperature=list(o.temperature), compression_ratio_threshold=o.compression_ratio_threshold,
+                log_prob_threshold=o.logprob_threshold, no_speech_threshold=o.no_speech_threshold,
+                initial_prompt=item.prompt or o.initial_prompt, hotwords=item.hotwords or o.hotwords,
+                word_timestamps=o.word_confidence, vad_filter=True, chunk_length=o.chunk_length, batch_size=o.batch_size,
+                without_timestamps=True)
             segments = list(segments)
             if o.word_confidence:
                 timed = [w for s in segments for w in (s.words or ())]
                 words = tuple((w.word, word_probability(w.probability)) for w in timed)
                 times = tuple((_seconds(w.start), _seconds(w.end)) for w in timed)
             spans = [(s.start, s.end, s.text) for s in segments]
+            decoded_language, decoded_probability = info.language, info.language_probability
         else:
-            # Timestamps always: they are how Whisper seeks from one window to the next.
             # VAD (o.vad) is done here rather than by transcribe(vad_filter=True), so the
-            # word alignment below sees the audio that was decoded.
-            speech, audio = _speech(item.audio) if o.vad else (None, item.audio)
-            segments, info = self.model.transcribe(
-                audio, **common, condition_on_previous_text=o.condition_on_previous_text, without_timestamps=False,
-                vad_filter=False)
-            segments = list(segments)
+            # word alignment sees the audio that was decoded; Silero VAD takes one array,
+            # so with it the whole signal is read into memory. Without it the recording
+            # is decoded block by block (`_sequential`).
+            speech, audio = _speech(signal(item.audio)) if o.vad else (None, item.audio)
+            segments, decoded_language, decoded_probability, words, times = self._sequential(audio, language, o, item)
             spans = [(s.start, s.end, s.text) for s in segments]
-            if o.word_confidence:
-                words, times = self._window_words(audio, segments, info.language)
             if speech is not None:
                 spans, times = _restore_times(speech, spans, times)
         text = "".join(s.text for s in segments).strip()
         detected, probability = ("en", None)
         if self.multilingual:
-            detected, probability = (info.language, info.language_probability) if language is None else self._detect(item)
+            detected, probability = (decoded_language, decoded_probability) if language is None else self._detect(item)
         # The last window is padded to 30 s, and Whisper's closing timestamp can fall in the
         # padding (73.0 s on a 71.5 s recording): no time is later than the audio's end.
         end = len(item.audio) / 16_000
@@ -337,7 +333,7 @@ class FasterWhisperBackend:
         return Transcript(
             utterance_id=item.utterance_id,
             text=text,
-            language=info.language,
+            language=decoded_language,
             detected_language=detected,
             language_probability=probability,
             avg_logprob=sum(s.avg_logprob for s in segments) / len(segments) if segments else None,
@@ -350,42 +346,71 @@ class FasterWhisperBackend:
             word_times=times,
         )
 
-    def _window_words(self, audio: np.ndarray, segments, language: str | None) -> tuple[tuple, tuple]:
-        """Word confidence of a long clip, after decoding. Not `transcribe(word_timestamps=True)`:
-        with timestamps off, that moves the next window to the last word's end and decodes
-        the tail again, which adds words (measured: " the ." after a 4 s mini clip). The
-        decoded windows (segments share their window's `seek`) are encoded again, in
-        batches, and aligned as short clips are. Returns ((word, probability), ...) and
-        ((start s, end s), ...) of the same words."""
-        from faster_whisper.audio import pad_or_trim
+    def _sequential(self, audio, language: str | None, o: DecodingOptions, item: AudioItem):
+        """Whisper's sequential algorithm, faster-whisper's own `generate_segments`, fed
+        block by block: the features come from `StreamingMel`, which computes each 30 s
+        window's as the decoder reaches it and releases them behind it (the same features
+        as `WhisperModel.transcribe` computes for the whole signal, so the same decoding),
+        always with timestamps, as they are how Whisper seeks from one window to the next.
+
+        Word confidence aligns each window once it is decoded, on the encoder output its
+        decoding computed (`_KeepEncoded`; encoding it again doubled tiny.en's decoding
+        time, and batches of 8 windows held 450 MB of encoder activations). Not
+        `word_timestamps=True`: with timestamps off, that moves the next window to the
+        last word's end and decodes the tail again, which adds words (measured: " the ."
+        after a 4 s mini clip). Returns (segments, language, its probability, words, word times)."""
         from faster_whisper.tokenizer import Tokenizer
 
         model = self.model
-        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=self.options.task, language=language or "en")
-        by_seek: dict[int, list[int]] = {}
-        for segment in segments:
-            by_seek.setdefault(int(segment.seek), []).extend(t for t in segment.tokens if t < tokenizer.eot)
-        windows = [(seek, tokens) for seek, tokens in by_seek.items() if tokens]
-        if not windows:
-            return (), ()
-        mel = model.feature_extractor(audio)
-        content_frames, window = mel.shape[-1] - 1, model.feature_extractor.nb_max_frames
+        mel = StreamingMel(model.feature_extractor, audio if isinstance(audio, BlockAudio) else BlockAudio.of_array(audio))
+        probability = 1.0
+        if language is None:  # a multilingual model and no language: detected on the first window, as transcribe does
+            language, probability, _ = model.detect_language(features=mel[:, : model.feature_extractor.nb_max_frames])
+        tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task=o.task, language=language)
+        options = replace(self._options(tokenizer, o), initial_prompt=item.prompt or o.initial_prompt,
+                          hotwords=item.hotwords or o.hotwords, without_timestamps=False)
+        decoder = _KeepEncoded(model)
+        segments: list = []
+        window = None  # (seek frame, text tokens, encoder output, frames) of the window being read
         words: list[tuple[str, tuple[float, float, float]]] = []  # (word, (probability, start, end))
-        for first in range(0, len(windows), 8):
-            chunk = windows[first : first + 8]
-            sizes = [min(window, content_frames - seek) for seek, _ in chunk]
-            encoded = model.encode(np.stack([pad_or_trim(mel[:, seek : seek + size]) for (seek, _), size in zip(chunk, sizes)]))
-            for (seek, _), alignment in zip(chunk, model.find_alignment(tokenizer, [tokens for _, tokens in chunk], encoded, sizes)):
-                offset = seek / model.frames_per_second
-                # The merge keeps a merged word's host values, times included, as Whisper does.
-                words.extend(merge_punctuation([(a["word"], (word_probability(a["probability"]), offset + a["start"], offset + a["end"]))
-                                                for a in alignment]))
-        return tuple((w, p) for w, (p, _, _) in words), tuple((_seconds(a), _seconds(b)) for _, (_, a, b) in words)
+        for segment in type(model).generate_segments(decoder, mel, tokenizer, options, False):
+            segments.append(segment)
+            if not o.word_confidence:
+                continue
+            if window is None or window[0] != segment.seek:
+                # a new window: the previous one is complete; this one is the slice the
+                # decoder read and encoded last
+                if window is not None:
+                    words += self._align_window(tokenizer, *window)
+                start, features = mel.last
+                if start != segment.seek:
+                    raise RuntimeError(f"utterance {item.utterance_id}: window at frame {segment.seek}, features at {start}")
+                window = (segment.seek, [], decoder.encoded, features.shape[-1])
+            window[1].extend(t for t in segment.tokens if t < tokenizer.eot)
+        if not o.word_confidence:
+            return segments, language, probability, None, None
+        if window is not None:
+            words += self._align_window(tokenizer, *window)
+        return (segments, language, probability, tuple((w, p) for w, (p, _, _) in words),
+                tuple((_seconds(a), _seconds(b)) for _, (_, a, b) in words))
+
+    def _align_window(self, tokenizer, seek: int, tokens: list[int], encoded, frames: int) -> list:
+        """Word probabilities and times of one decoded window, aligned as short clips are
+        (`find_alignment` on its encoder output, punctuation merged, a merged word keeping
+        its host's values, times included, as Whisper does)."""
+        if not tokens:
+            return []
+        offset = seek / self.model.frames_per_second
+        [alignment] = self.model.find_alignment(tokenizer, [tokens], encoded, [frames])
+        return merge_punctuation([(a["word"], (word_probability(a["probability"]), offset + a["start"], offset + a["end"]))
+                                  for a in alignment])
 
     def _detect(self, item: AudioItem):
         if not self.options.detect_language:
             return None, None
-        language, probability, _ = self.model.detect_language(item.audio)
+        # detect_language reads the first 30 s only
+        audio = item.audio.head(self.model.feature_extractor.n_samples) if isinstance(item.audio, BlockAudio) else item.audio
+        language, probability, _ = self.model.detect_language(audio)
         return language, probability
 
 
@@ -393,6 +418,22 @@ class FasterWhisperBackend:
           description="CTranslate2: the fastest on CPU (int8), batched language ID and decoding")
 def make_faster_whisper(model, options: DecodingOptions) -> FasterWhisperBackend:
     return FasterWhisperBackend(str(model.ct2_dir), model.multilingual, options)
+
+
+class _KeepEncoded:
+    """The model as `generate_segments` sees it (every attribute the model's), keeping the
+    encoder output of the window it decoded last, for the word alignment."""
+
+    def __init__(self, model):
+        self._model = model
+        self.encoded = None
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def encode(self, features):
+        self.encoded = self._model.encode(features)
+        return self.encoded
 
 
 def _with_time(transcript: Transcript, seconds: float) -> Transcript:

@@ -16,14 +16,17 @@ without them speech cut at a window boundary is dropped) and conditioning on the
 previous text as the options say; their segments are kept with their times. There is
 no batched pipeline and no VAD here: `longform="batched"` or `vad=True` is refused, not
 quietly decoded another way. Word times are not computed (the confidence pass above
-gives probabilities only).
+gives probabilities only). `whisper.transcribe` takes one array, so a long recording's
+whole signal is in memory while it is decoded here (the faster-whisper backend decodes
+it block by block).
 """
 
 import time
+from dataclasses import replace
 from typing import Iterable, Iterator
 
 from .base import (LONG_ITEM_SAMPLES, AudioItem, DecodingOptions, Transcript, applied_options, compression_ratio, language_code,
-                   long_item_options, split_words)
+                   long_item_options, signal, split_words)
 from .registry import register
 
 __all__ = ["OpenAIWhisperBackend"]
@@ -72,6 +75,8 @@ class OpenAIWhisperBackend:
         for item in items:
             started = time.perf_counter()
             long, end = len(item.audio) > LONG_ITEM_SAMPLES, len(item.audio) / 16_000
+            # whisper.transcribe takes one array: a recording read in blocks is read whole
+            item = replace(item, audio=signal(item.audio))
             o = long_item_options(self.options, item) if long else self.options
             _check_longform(o, f"utterance {item.utterance_id}")
             detected, probability = (None, None)
