@@ -190,6 +190,48 @@ def test_sequential_decoding_keeps_every_sentence_with_timed_segments(backend, r
     assert transcript.text == "".join(s.text for s in segments).strip()
 
 
+def test_a_recording_read_in_blocks_decodes_as_the_whole_signal_does(backend, recording, tmp_path, monkeypatch):
+    """A run reads a long recording in blocks (here 5 s, so 15 of them) and the decoder
+    consumes them as it goes, never holding more than a few; conditioned on the previous
+    text (sequential-cond), the text and segment times are those of faster-whisper's
+    `transcribe` over the whole signal."""
+    import weakref
+
+    from workbench import transcription
+    from workbench.backends.base import BlockAudio
+    from workbench.dataset import AudioSource, Utterance
+
+    samples, clips = recording
+    path = tmp_path / "long.wav"
+    soundfile.write(path, samples, 16_000, subtype="FLOAT")
+    alive, most = [0], [0]
+
+    def counted(*args, **kwargs):  # the real reader, its blocks counted while alive
+        for block in real(*args, **kwargs):
+            alive[0] += 1
+            most[0] = max(most[0], alive[0])
+            weakref.finalize(block, lambda: alive.__setitem__(0, alive[0] - 1))
+            yield block
+            del block
+
+    real = transcription.iter_audio_blocks
+    monkeypatch.setattr(transcription, "iter_audio_blocks", counted)
+    monkeypatch.setattr(transcription, "BLOCK_S", 5.0)
+    audio = transcription.utterance_audio(Utterance("long", AudioSource(path=str(path)), "", duration_s=len(samples) / 16_000))
+    assert isinstance(audio, BlockAudio) and len(audio) == len(samples)
+    # greedy with no fallback: the decoding is deterministic (the fallback samples)
+    overrides = strategies.build("sequential-cond", {"beam_size": "1", "temperature": "0"}).decode.decode_overrides("en", backend.name)
+    [transcript] = list(backend.transcribe([AudioItem("long", audio, "en", **overrides)]))
+    assert most[0] <= 3, f"{most[0]} blocks of 5 s held at once"
+    _check_segments(transcript, len(samples) / 16_000, clips)
+    segments, _ = backend.model.transcribe(samples, language="en", beam_size=1, best_of=1, temperature=[0.0],
+                                           condition_on_previous_text=True, vad_filter=False)
+    segments = [s for s in segments if s.text.strip()]
+    assert transcript.text == "".join(s.text for s in segments).strip()
+    end = len(samples) / 16_000
+    assert [(a, b) for a, b, _ in transcript.segments] == [(round(min(s.start, end), 3), round(min(s.end, end), 3)) for s in segments]
+
+
 def test_batched_vad_decoding_keeps_every_sentence_with_timed_segments(backend, recording):
     samples, clips = recording
     # chunk_length 20, not 15: at 15 s, tiny.en ends one chunk's decoding two sentences
