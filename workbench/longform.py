@@ -74,6 +74,7 @@ __all__ = [
     "score_recording",
     "find_loops",
     "summarize",
+    "minute_summary",
 ]
 
 
@@ -708,6 +709,30 @@ def summarize(scores: Sequence[RecordingScore]) -> dict:
             sum(s.timestamp_error_s * s.timestamp_matches for s in scores if s.timestamp_error_s is not None) / matches if matches else None
         ),
         "timestamp_matches": matches,
+    }
+
+
+def minute_summary(recordings: Sequence[tuple[str, RecordingScore]]) -> dict:
+    """WER per minute over every minute with reference words of the (id, score)
+    recordings, so where a run goes wrong shows beside its whole-recording WER: how many
+    minutes, their median and 90th-percentile WER (nearest rank), the worst minute and
+    where it is, and how many minutes are at 50% WER or worse."""
+    minutes = sorted(((m.wer, rid, m.minute) for rid, s in recordings for m in s.minutes if m.wer is not None),
+                     key=lambda x: (x[0], x[1], x[2]))
+    if not minutes:
+        return {"minutes": 0, "median_wer": None, "p90_wer": None, "worst_wer": None, "worst": None, "minutes_over_half": 0}
+
+    def rank(q: float) -> float:
+        return minutes[max(0, math.ceil(q * len(minutes)) - 1)][0]
+
+    wer, rid, minute = max(minutes, key=lambda x: (x[0], -x[2]))
+    return {
+        "minutes": len(minutes),
+        "median_wer": rank(0.5),
+        "p90_wer": rank(0.9),
+        "worst_wer": wer,
+        "worst": {"utterance_id": rid, "minute": minute},
+        "minutes_over_half": sum(1 for w, _, _ in minutes if w >= 0.5),
     }
 
 

@@ -25,7 +25,7 @@ from .significance import Delta, paired_deltas
 from .terms import OverCorrection, TermScore, over_corrections, term_scores
 from .transcription import TranscriptionStats
 
-__all__ = ["ComparisonRequest", "StrategyOutcome", "Comparison", "run_comparison", "post_process_hypotheses"]
+__all__ = ["ComparisonRequest", "StrategyOutcome", "Comparison", "run_comparison", "post_process_hypotheses", "longform_side_by_side"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,26 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
     baseline = outcomes[0][1]
     return Comparison(tuple(_measure(request, spec, result, baseline, lexicon, replaced) for spec, result, replaced in outcomes),
                       mined, suggestions, train_run, tuple(getattr(lexicon, "problems", ()) or ()))
+
+
+def longform_side_by_side(comparison: Comparison) -> list[dict] | None:
+    """The long recordings' measures of every strategy, side by side: for each, its run's
+    long-form totals as scored and stored with it (`RunScores.longform`: whole-recording
+    WER, segment WER, words in reference silences, loops, dropped and deleted segments,
+    timestamp error), overall and per slice, and the summary of its WER per minute
+    (`longform.minute_summary`). None when the data has no long recording."""
+    from .longform import RecordingScore, minute_summary
+
+    rows = []
+    for o in comparison.outcomes:
+        longform = o.result.report.get("longform") or {}
+        slices = longform.get("slices") or []
+        recordings = [(r["utterance_id"], RecordingScore.from_dict(r)) for r in longform.get("recordings") or []]
+        rows.append({"strategy": o.spec, "run_id": o.result.run_id,
+                     "overall": next((x for x in slices if x["column"] == "overall"), None),
+                     "slices": [x for x in slices if x["column"] != "overall"],
+                     "per_minute": minute_summary(recordings) if recordings else None})
+    return rows if any(r["overall"] for r in rows) else None
 
 
 def _mine(request: ComparisonRequest, lexicon, progress, cancel):
