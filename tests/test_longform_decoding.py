@@ -281,6 +281,13 @@ def test_sequential_with_vad_maps_times_back_to_the_recording(backend, recording
     assert clips[-1][0] < transcript.word_times[-1][1] < clips[-1][1] + 1.0, transcript.word_times[-3:]
 
 
+def test_sequential_with_vad_on_a_recording_without_speech_writes_nothing(backend):
+    noise = (0.002 * np.random.default_rng(1).standard_normal(40 * 16_000)).astype(np.float32)
+    overrides = strategies.build("sequential", {"vad": "true"}).decode.decode_overrides("en", backend.name)
+    [transcript] = list(backend.transcribe([AudioItem("quiet", noise, "en", **overrides)]))
+    assert (transcript.text, transcript.segments, transcript.words) == ("", (), ())
+
+
 def test_openai_whisper_decodes_long_items_sequentially_with_segments(recording):
     """The reference backend: Whisper's own `transcribe` with timestamps for long items,
     segments stored the same way; batched decoding and VAD are refused, not substituted."""

@@ -362,6 +362,8 @@ class FasterWhisperBackend:
         from faster_whisper.tokenizer import Tokenizer
 
         model = self.model
+        if len(audio) <= model.feature_extractor.n_fft:  # VAD found no speech: nothing to decode
+            return [], language, None, (() if o.word_confidence else None), (() if o.word_confidence else None)
         mel = StreamingMel(model.feature_extractor, audio if isinstance(audio, BlockAudio) else BlockAudio.of_array(audio))
         probability = 1.0
         if language is None:  # a multilingual model and no language: detected on the first window, as transcribe does
