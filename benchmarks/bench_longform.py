@@ -61,7 +61,7 @@ How to run (from the repository root, in the project's venv)::
     . .venv/bin/activate
     python benchmarks/bench_longform.py                 # about 30-40 minutes on 2 busy cores
     python benchmarks/bench_longform.py --models tiny.en --corpora demo --json out.json
-    python benchmarks/bench_longform.py --memory --models tiny.en --beam 1   # ~30 min: an hour decoded 3 times
+    python benchmarks/bench_longform.py --memory --models tiny.en --beam 1   # ~75 min on 2 busy cores: an hour decoded 3 times
 
 The exit status is 0, or 1 when a recording could not be built.
 """
