@@ -128,7 +128,9 @@ class RayEngine:
     def _connect(self, ray, options: EngineOptions) -> None:
         if not ray.is_initialized():  # else: the cluster this process joined before (an earlier run's, a test's)
             try:
-                ray.init(address=options.address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=True)
+                # Workers' own output stays in Ray's session logs (/tmp/ray/session_latest/logs):
+                # the workbench reports progress itself, and a worker's error reaches the driver as an exception.
+                ray.init(address=options.address, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
             except ConnectionError as exc:
                 raise BadInputError(f"--address {options.address}: no Ray cluster there ({exc})") from None
         _quiet(ray)

@@ -3,8 +3,10 @@
 Where the decoding happens is the engine's business (`workbench.engine`: this process, or
 Ray workers); storing is this module's, on the driver, whatever the engine.
 
-An interrupted run (Ctrl-C, a crash, a closed laptop) keeps every finished utterance;
-running the same command again resumes where it stopped instead of starting over.
+An interrupted run (Ctrl-C, a crash, a closed laptop, a killed Ray driver) keeps every
+finished utterance; running the same command again resumes where it stopped instead of
+starting over, and decodes what is missing in the batches an uninterrupted run would have
+used, so its transcripts are the same to the last word probability.
 A clip that cannot be decoded is recorded with its error and the rest go on.
 """
 
@@ -77,10 +79,15 @@ def transcribe_into_run(
     failed: list[Problem] = []
     audio_s = 0.0
     by_id = {u.id: u for u in utterances}
-    items = work_items(todo, overrides)
+    items = work_items(utterances, overrides)
     # The strategy's per-utterance prompt/hotwords, stored with the transcript.
     applied = {w.utterance_id: {k: v for k, v in w.fields.items() if k in ("prompt", "hotwords") and v} for w in items}
-    chunks = plan_chunks(items, int(engine.facts.decoding.get("batch_size") or 1))
+    # Chunks are planned over ALL the run's utterances, so a resumed run decodes the same
+    # chunks, and so the same batches, as an uninterrupted one: a chunk stopped half-way is
+    # decoded whole again and only its missing utterances are stored (what was stored is
+    # never replaced). Batch composition moves word probabilities (workbench/engine.py).
+    chunks = [c for c in plan_chunks(items, int(engine.facts.decoding.get("batch_size") or 1))
+              if any(w.utterance_id not in done for w in c)]
 
     if progress is not None:
         progress("transcribing", finished, total)
@@ -89,6 +96,8 @@ def transcribe_into_run(
         for group in outcomes:
             rows = []
             for outcome in group:
+                if outcome.utterance_id in done:
+                    continue  # decoded again only to keep its chunk's batches; the stored one stays
                 u = by_id[outcome.utterance_id]
                 if outcome.transcript is None:
                     # The reason alone (the Problem names the file): "truncated: header says 4.20 s, decoded 2.10 s".
@@ -100,7 +109,8 @@ def transcribe_into_run(
                 signals = {**outcome.transcript.signals(), **applied.get(u.id, {}), **_reference_times(u)}
                 rows.append(StoredHypothesis(u.id, u.reference, outcome.transcript.text, dict(u.slices), signals))
                 finished += 1
-            store.add_hypotheses(run_id, rows)  # one transaction per group: a chunk from a Ray worker, an utterance here
+            if rows:
+                store.add_hypotheses(run_id, rows)  # one transaction per group: a chunk from a Ray worker, an utterance here
             if progress is not None:
                 progress("transcribing", finished + len(failed), total)
             if cancel is not None and cancel.is_set():
