@@ -120,7 +120,8 @@ def test_nothing_imports_ray_unless_the_ray_engine_is_asked_for():
 def test_the_ray_engine_without_ray_installed_is_a_one_line_error():
     code = (
         "import sys\nsys.modules['ray'] = None  # as if not installed\n"
-        "from workbench.engine import DecoderSpec, EngineOptions, open_engine\n"
+        "from workbench.engine import DecoderSpec, EngineOptions\n"
+        "from workbench.bench import open_engine\n"
         "from workbench.backends import DecodingOptions\n"
         "from workbench.errors import BadInputError\n"
         "try:\n    open_engine(DecoderSpec('faster-whisper', 'tiny.en', DecodingOptions()), EngineOptions('ray'))\n"

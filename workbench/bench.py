@@ -18,7 +18,7 @@ from importlib.resources import files
 from .backends import DEFAULT_BACKEND, DecodingOptions, create_backend
 from .dataset import Problem, default_slice_columns
 from .diagnostics import HallucinationScore, LanguageIdScore
-from .engine import DecoderSpec, EngineOptions, open_engine
+from .engine import DecoderSpec, Engine, EngineOptions, LocalEngine, open_decoder
 from .errors import BadInputError
 from .evaluation import Evaluation, EvaluationOptions, Thresholds
 from .normalizers import get_normalizer
@@ -27,7 +27,7 @@ from .runstore import DEFAULT_WORKSPACE, RunStore
 from .service import DataSelection, Progress, SelectedData, data_facts, no_utterances_message, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
 
-__all__ = ["BenchRequest", "BenchResult", "run_bench", "ParityResult", "run_parity", "demo_manifest", "longform_manifest"]
+__all__ = ["BenchRequest", "BenchResult", "run_bench", "open_engine", "ParityResult", "run_parity", "demo_manifest", "longform_manifest"]
 
 
 def demo_manifest() -> str:
@@ -112,6 +112,17 @@ def strategy_config(info, options: tuple[tuple[str, str], ...]):
     if options:
         raise BadInputError(f"--set: strategy {info.name!r} takes no options here")
     return info.config_type()
+
+
+def open_engine(spec: DecoderSpec, options: EngineOptions, progress: Progress | None = None, create=None) -> Engine:
+    """The engine `options` names, ready to decode `spec`: this process's backend, or Ray
+    workers (`workbench.ray_engine`, the only module that imports Ray, and only here)."""
+    if options.name == "local":
+        backend, facts = open_decoder(spec, progress, create)
+        return LocalEngine(backend, facts, spec.preprocessing)
+    from .ray_engine import RayEngine
+
+    return RayEngine(spec, options, progress)
 
 
 def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: threading.Event | None = None) -> BenchResult:

@@ -9,6 +9,8 @@ decodes. Two engines:
 - `ray`: Ray Data actors, each holding one model, on a local Ray cluster or an existing
   one (`workbench.ray_engine`, imported only when asked for; Ray is an optional extra).
 
+`workbench.bench.open_engine` makes the one a request names.
+
 **Why the transcripts are identical.** Both engines decode the same chunks with the same
 function (`decode_chunk`): `plan_chunks` cuts the utterances where the backend would cut
 its batches anyway (every `batch_size` clips, at a change of prompt or hotwords, around a
@@ -41,7 +43,7 @@ from .dataset import AudioSource, Utterance
 
 __all__ = [
     "ENGINES", "CHUNK_CLIPS", "EngineOptions", "DecoderSpec", "DecoderFacts", "WorkItem", "Outcome", "Engine",
-    "LocalEngine", "work_items", "plan_chunks", "chunk_size", "decode_chunk", "open_decoder", "open_engine",
+    "LocalEngine", "work_items", "plan_chunks", "chunk_size", "decode_chunk", "open_decoder",
 ]
 
 ENGINES = ("local", "ray")
@@ -252,13 +254,3 @@ class LocalEngine:
 
     def close(self) -> None:
         pass
-
-
-def open_engine(spec: DecoderSpec, options: EngineOptions, progress=None, create: Callable | None = None) -> Engine:
-    """The engine `options` names, ready to decode `spec` (Ray is imported only for `ray`)."""
-    if options.name == "local":
-        backend, facts = open_decoder(spec, progress, create)
-        return LocalEngine(backend, facts, spec.preprocessing)
-    from .ray_engine import RayEngine  # imports Ray only when an engine is made
-
-    return RayEngine(spec, options, progress)
