@@ -31,7 +31,6 @@ decode when they differ (`DecoderFacts.mismatch`). The engine is recorded in the
 config (`config["engine"]`: the engine that began the run) and in each bench report.
 """
 
-import os
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -250,7 +249,7 @@ class LocalEngine:
                 yield [outcome]
 
     def record(self) -> dict:
-        return {"name": "local", "pid": os.getpid()}
+        return {"name": "local"}
 
     def close(self) -> None:
         pass
