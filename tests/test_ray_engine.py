@@ -26,6 +26,9 @@ from workbench.evaluation import EvaluationOptions  # noqa: E402
 from workbench.runstore import RunStore  # noqa: E402
 from workbench.service import DataSelection  # noqa: E402
 
+# Ray Data reads its own deprecated settings when a dataset starts: not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
 ROOT = Path(__file__).resolve().parent.parent
 CLIPS = 24
 RAY = EngineOptions("ray", workers=2)
@@ -166,3 +169,20 @@ def test_ray_results_resume_an_in_process_run(cluster, reference, tmp_path):
     result = run_bench(_request(tmp_path / "ws", RAY))
     assert result.claim == "resumed" and 3 <= result.resumed_from < CLIPS
     assert _stored(tmp_path / "ws", result.run_id) == local_rows
+
+
+def test_a_worker_whose_decoder_differs_refuses_to_decode(cluster, tmp_path):
+    """As on a cluster whose nodes have other CPU kernels than the probed one: the
+    actors compare their decoder with the run's identity and the run stops with one line."""
+    from dataclasses import replace as replaced
+
+    from workbench.bench import open_engine
+    from workbench.engine import DecoderSpec, WorkItem, plan_chunks
+    from workbench.errors import BadInputError
+    from workbench.service import select_data
+
+    engine = open_engine(DecoderSpec("faster-whisper", "tiny.en", DecodingOptions(threads=1)), EngineOptions("ray", workers=1))
+    engine.facts = replaced(engine.facts, kernels="CTranslate2 AVX512 (another node)")
+    (u,) = select_data(DataSelection(demo_manifest(), part="heldout")).utterances[:1]
+    with pytest.raises(BadInputError, match=r"a worker's decoder differs from the run's: CPU kernels are .* in the run's identity"):
+        list(engine.decode(plan_chunks([WorkItem(u.id, u.audio, u.language)], 2)))

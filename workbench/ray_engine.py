@@ -122,6 +122,8 @@ class RayEngine:
         if progress is not None:
             progress("starting Ray workers", 0, 1)
         self.facts = self._probe(ray)
+        if progress is not None:
+            progress("starting Ray workers", 1, 1)
         self.workers = options.workers or self._default_workers(ray)
         self.chunk_clips = chunk_size(int(self.facts.decoding.get("batch_size") or 1))
 
