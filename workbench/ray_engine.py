@@ -125,6 +125,8 @@ class RayEngine:
         if progress is not None:
             progress("starting Ray workers", 1, 1)
         self.workers = options.workers or self._default_workers(ray)
+        if options.address is None:
+            self._check_fits(ray)
         self.chunk_clips = chunk_size(int(self.facts.decoding.get("batch_size") or 1))
 
     def _connect(self, ray, options: EngineOptions) -> None:
@@ -150,6 +152,15 @@ class RayEngine:
                                     f"{resources.get('GPU', 0):g} GPUs")
             return count
         return max(1, int(resources.get("CPU", 1) // self.cpus_per_worker))
+
+    def _check_fits(self, ray) -> None:
+        """On a local cluster (no autoscaler to add nodes), workers that cannot all start
+        would leave the run waiting: a one-line error instead."""
+        resources = ray.cluster_resources()
+        for name, each, flag in (("CPU", self.cpus_per_worker, "--threads"), ("GPU", self.options.gpus_per_worker, "--gpus-per-worker")):
+            if each and self.workers * each > resources.get(name, 0):
+                raise BadInputError(f"--workers {self.workers} x {flag} {each:g}: needs {self.workers * each:g} {name}s, "
+                                    f"the local Ray cluster has {resources.get(name, 0):g}")
 
     def record(self) -> dict:
         """The engine as the run's config and report record it."""
