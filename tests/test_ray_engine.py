@@ -186,3 +186,12 @@ def test_a_worker_whose_decoder_differs_refuses_to_decode(cluster, tmp_path):
     (u,) = select_data(DataSelection(demo_manifest(), part="heldout")).utterances[:1]
     with pytest.raises(BadInputError, match=r"a worker's decoder differs from the run's: CPU kernels are .* in the run's identity"):
         list(engine.decode(plan_chunks([WorkItem(u.id, u.audio, u.language)], 2)))
+
+
+def test_more_workers_than_the_local_cluster_can_start_is_a_one_line_error(cluster):
+    from workbench.bench import open_engine
+    from workbench.engine import DecoderSpec
+    from workbench.errors import BadInputError
+
+    with pytest.raises(BadInputError, match=r"^--workers 3 x --threads 1: needs 3 CPUs, the local Ray cluster has 2$"):
+        open_engine(DecoderSpec("faster-whisper", "tiny.en", DecodingOptions(threads=1)), EngineOptions("ray", workers=3))

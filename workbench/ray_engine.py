@@ -119,14 +119,14 @@ class RayEngine:
         self.spec = _worker_spec(spec, options)
         self._connect(ray, options)
         self.cpus_per_worker = max(1, self.spec.decoding.threads)
+        self.workers = options.workers or self._default_workers(ray)
+        if options.address is None:
+            self._check_fits(ray)
         if progress is not None:
             progress("starting Ray workers", 0, 1)
         self.facts = self._probe(ray)
         if progress is not None:
             progress("starting Ray workers", 1, 1)
-        self.workers = options.workers or self._default_workers(ray)
-        if options.address is None:
-            self._check_fits(ray)
         self.chunk_clips = chunk_size(int(self.facts.decoding.get("batch_size") or 1))
 
     def _connect(self, ray, options: EngineOptions) -> None:
