@@ -32,6 +32,7 @@ the run as it would in-process, keeping what finished.
 """
 
 import logging
+import os
 import pickle
 import traceback
 from dataclasses import dataclass, replace
@@ -120,7 +121,7 @@ class RayEngine:
         self._connect(ray, options)
         self.cpus_per_worker = max(1, self.spec.decoding.threads)
         self.workers = options.workers or self._default_workers(ray)
-        if options.address is None:
+        if options.address is None and not os.environ.get("RAY_ADDRESS"):  # RAY_ADDRESS: ray.init joins that cluster
             self._check_fits(ray)
         if progress is not None:
             progress("starting Ray workers", 0, 1)
