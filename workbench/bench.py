@@ -18,6 +18,7 @@ from importlib.resources import files
 from .backends import DEFAULT_BACKEND, DecodingOptions, create_backend
 from .dataset import Problem, default_slice_columns
 from .diagnostics import HallucinationScore, LanguageIdScore
+from .engine import DecoderSpec, Engine, EngineOptions, LocalEngine, open_decoder
 from .errors import BadInputError
 from .evaluation import Evaluation, EvaluationOptions, Thresholds
 from .normalizers import get_normalizer
@@ -26,7 +27,7 @@ from .runstore import DEFAULT_WORKSPACE, RunStore
 from .service import DataSelection, Progress, SelectedData, data_facts, no_utterances_message, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
 
-__all__ = ["BenchRequest", "BenchResult", "run_bench", "ParityResult", "run_parity", "demo_manifest", "longform_manifest"]
+__all__ = ["BenchRequest", "BenchResult", "run_bench", "open_engine", "ParityResult", "run_parity", "demo_manifest", "longform_manifest"]
 
 
 def demo_manifest() -> str:
@@ -61,6 +62,10 @@ class BenchRequest:
     lexicon: str | None = None  # lexicon file for strategies that need one
     strategy_options: tuple[tuple[str, str], ...] = ()  # --set key=value for the strategy's config
     rung: str | None = None  # the escalation rung this run evaluates (recorded, part of the identity)
+    # Where decoding happens: this process (default) or Ray workers. Recorded in the config
+    # and the report, NOT in the identity: both engines give identical transcripts
+    # (workbench/engine.py says why and what is checked), so either may resume or reuse a run.
+    engine: EngineOptions = field(default_factory=EngineOptions)
 
 
 @dataclass(frozen=True)
@@ -109,23 +114,18 @@ def strategy_config(info, options: tuple[tuple[str, str], ...]):
     return info.config_type()
 
 
-def _kernels(device: str) -> str | None:
-    """The CPU kernels' summary ("GEMM DNNL AVX512_CORE_BF16, CTranslate2 AVX2"); None on a GPU."""
-    if device.startswith("cuda"):
-        return None
-    from .environment import environment
+def open_engine(spec: DecoderSpec, options: EngineOptions, progress: Progress | None = None, create=None) -> Engine:
+    """The engine `options` names, ready to decode `spec`: this process's backend, or Ray
+    workers (`workbench.ray_engine`, the only module that imports Ray, and only here)."""
+    if options.name == "local":
+        backend, facts = open_decoder(spec, progress, create)
+        return LocalEngine(backend, facts, spec.preprocessing)
+    from .ray_engine import RayEngine
 
-    return ((environment().get("kernels") or {}).get("summary")) or None
-
-
-def applied_decoding(backend, options: DecodingOptions) -> dict:
-    """The decoding options as the backend really applies them (it may cap the batch size)."""
-    applied = getattr(backend, "applied_options", None)
-    return dict(applied()) if callable(applied) else options.to_dict()
+    return RayEngine(spec, options, progress)
 
 
 def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: threading.Event | None = None) -> BenchResult:
-    from .models import resolve_model
     from .split import heldout_identity
 
     data = select_data(request.selection, progress)
@@ -138,9 +138,10 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
     if unknown:
         raise BadInputError(f"--slices: unknown column {unknown[0]!r} (the data has: {', '.join(data.slice_columns) or 'none'})")
     overrides, strategy_cfg, lexicon = _strategy(request)
-    model = resolve_model(request.model, request.backend, progress)
-    backend = create_backend(request.backend, model, request.decoding)
-    decoding = applied_decoding(backend, request.decoding)
+    spec = DecoderSpec(request.backend, request.model, request.decoding, request.selection.load.preprocessing)
+    # `create_backend` looked up here, so a caller may swap in cached backends (benchmarks/bench_transcription.py).
+    engine = open_engine(spec, request.engine, progress, create=lambda *a: create_backend(*a))
+    decoding = engine.facts.decoding
     # The weights by content: the same weights in another folder are the same model.
     weights = (decoding.get("model") or {}).get("sha256")
     decoding_identity = {k: v for k, v in decoding.items() if k != "model"}
@@ -163,9 +164,9 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
         "code": code_version(),
         # The int8/float kernels round differently per instruction set (benchmarks/README.md):
         # a run made with other kernels is other transcripts, so never reused or resumed.
-        "kernels": _kernels(request.decoding.device),
+        "kernels": engine.facts.kernels,
     })
-    config = _config(request, columns, decoding, lexicon_info)
+    config = {**_config(request, columns, decoding, lexicon_info), "engine": engine.record()}
     with RunStore(request.workspace) as store:
         claimed = claim(store, "bench", identity, config, heldout, len(utterances), normalizer,
                         reuse=request.reuse, resume=request.resume)
@@ -173,9 +174,11 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
             stored = TranscriptionStats(len(utterances), len(utterances), 0, (), 0.0, 0.0)
             return _score(store, claimed, utterances, columns, request, data, stored)
         with guarded(store, claimed.run_id):
-            stats = transcribe_into_run(store, claimed.run_id, utterances, backend, request.selection.load.preprocessing,
-                                        progress, cancel, overrides)
-            return _score(store, claimed, utterances, columns, request, data, stats)
+            stats = transcribe_into_run(store, claimed.run_id, utterances, None, request.selection.load.preprocessing,
+                                        progress, cancel, overrides, engine=engine)
+            result = _score(store, claimed, utterances, columns, request, data, stats)
+            result.report["engine"] = engine.record()  # the engine of this call (the config keeps the one that began the run)
+            return result
 
 
 def _refuse_reference_only(data: SelectedData) -> None:

@@ -143,14 +143,21 @@ def _bench_args(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--no-lid", action="store_true", help="do not run language ID when the language is known (faster)")
     model.add_argument("--initial-prompt", metavar="TEXT", help="decoder prompt")
     model.add_argument("--hotwords", metavar="TEXT", help="faster-whisper hotwords")
-    model.add_argument("--batch-size", type=int, default=8, help="utterances per batch where the backend batches (default 8)")
-    model.add_argument("--threads", type=int, default=0, help="CPU threads (default: the backend's choice)")
-    model.add_argument("--compute-type", default="int8", help="faster-whisper compute type (default int8 on CPU)")
-    model.add_argument("--device", default="cpu", help="cpu or cuda")
+    model.add_argument("--batch-size", type=int, default=0,
+                       help="utterances per batch where the backend batches (default: 8 on CPU, 16 on a GPU)")
+    model.add_argument("--threads", type=int, default=0, help="CPU threads (default: the backend's choice; with --engine ray, per worker)")
+    model.add_argument("--compute-type", default="auto", help="faster-whisper compute type (default: int8 on CPU, float16 on a GPU)")
+    model.add_argument("--device", default="auto", help="cpu, cuda, or auto (default: a GPU when one is present)")
     model.add_argument("--fresh", action="store_true", help="start a new run instead of resuming an unfinished one")
     parser.add_argument("--max-wer", type=float, metavar="PCT", help="exit 3 if overall WER (%%) is above PCT")
     parser.add_argument("--max-slice-wer", type=float, metavar="PCT", help="exit 3 if any slice's WER (%%) is above PCT")
     parser.add_argument("--min-slice-utterances", type=int, default=1, metavar="N", help="slices smaller than N are not gated")
+    engine = parser.add_argument_group("where decoding runs (docs: README, \"Many GPUs and machines\")")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this process (default); ray: Ray Data workers, each holding one model (pip install 'whisper-workbench[ray]')")
+    engine.add_argument("--address", metavar="ADDRESS", help="ray: an existing cluster (auto, HOST:6379, ray://HOST:10001); default: a local one")
+    engine.add_argument("--workers", type=int, metavar="N", help="ray: model-holding workers (default: as many as the GPUs, or CPUs, allow)")
+    engine.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G", help="ray: GPUs per worker (default 0: decode on CPU)")
     adapt = parser.add_argument_group("adaptation strategies")
     adapt.add_argument("--strategies", type=_csv_list, default=(), metavar="S[,S...]", help="compare strategies, e.g. baseline,lexicon,prompt,lexicon+prompt")
     adapt.add_argument("--lexicon", metavar="FILE", help="domain lexicon (CSV or YAML) for the lexicon and prompt strategies")
@@ -560,7 +567,23 @@ def _bench_request(args):
         resume=not args.fresh,
         limit=args.limit,
         strategy_options=_strategy_options(args),
+        engine=_engine_options(args),
     )
+
+
+def _engine_options(args):
+    """--engine and its options; the Ray-only ones refused, naming the flag, without --engine ray."""
+    from .engine import EngineOptions
+
+    if getattr(args, "engine", "local") != "ray":
+        for flag, value in (("--address", args.address), ("--workers", args.workers), ("--gpus-per-worker", args.gpus_per_worker)):
+            if value:
+                raise BadInputError(f"{flag}: only with --engine ray")
+        return EngineOptions()
+    try:
+        return EngineOptions("ray", args.address, args.workers, args.gpus_per_worker)
+    except ValueError as exc:
+        raise BadInputError(f"--engine ray: {exc}") from None
 
 
 def _strategy_options(args) -> tuple[tuple[str, str], ...]:

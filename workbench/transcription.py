@@ -1,7 +1,12 @@
 """Transcribe utterances into a run, resumably: each hypothesis is stored as it is made.
 
-An interrupted run (Ctrl-C, a crash, a closed laptop) keeps every finished utterance;
-running the same command again resumes where it stopped instead of starting over.
+Where the decoding happens is the engine's business (`workbench.engine`: this process, or
+Ray workers); storing is this module's, on the driver, whatever the engine.
+
+An interrupted run (Ctrl-C, a crash, a closed laptop, a killed Ray driver) keeps every
+finished utterance; running the same command again resumes where it stopped instead of
+starting over, and decodes what is missing in the batches an uninterrupted run would have
+used, so its transcripts are the same to the last word probability.
 A clip that cannot be decoded is recorded with its error and the rest go on.
 """
 
@@ -10,18 +15,16 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .audio import AudioDecodeError, Preprocessing, iter_audio_blocks, load_audio
-from .backends import AudioItem, Backend
-from .backends.base import LONG_ITEM_SAMPLES, BlockAudio
+from .audio import Preprocessing
+from .backends import Backend
 from .dataset import Problem, Utterance
+from .engine import Engine, LocalEngine, is_long, item_audio, plan_chunks, work_items
 from .errors import CancelledError
 from .runstore import RunStore, StoredHypothesis
 
 __all__ = ["TranscriptionStats", "transcribe_into_run", "utterance_audio"]
 
 Progress = Callable[[str, int, int], None]
-
-BLOCK_S = 30.0  # seconds per block when a long recording is read in blocks
 
 
 @dataclass(frozen=True)
@@ -50,80 +53,80 @@ def _reference_times(u: Utterance) -> dict:
 
 
 def utterance_audio(u: Utterance, preprocessing: Preprocessing = Preprocessing()):
-    """The utterance's audio: a clip's samples, or for a recording longer than 30 s a
-    `BlockAudio` that reads it in blocks whenever the decoder asks (only the count is
-    kept from this first read, which also checks the whole file decodes: a damaged
-    recording is a failed row here, not an error in the middle of decoding). Trimming
-    silence needs the whole signal (and refuses long recordings with a timed reference at
-    loading), so then it is loaded whole."""
-    long = u.longform or (u.duration_s or 0.0) > LONG_ITEM_SAMPLES / 16_000
-    if not long or preprocessing.trim_silence:
-        return load_audio(u.audio, preprocessing)
-
-    def read():
-        return iter_audio_blocks(u.audio, BLOCK_S, preprocessing)
-
-    count = sum(len(block) for block in read())
-    if count <= LONG_ITEM_SAMPLES:  # not long after all (the header's duration rounds): a clip
-        return load_audio(u.audio, preprocessing)
-    return BlockAudio(count, read)
+    """The utterance's audio as a decoder gets it: a clip's samples, or a `BlockAudio` for a
+    recording longer than Whisper's window (`engine.item_audio`)."""
+    return item_audio(u.audio, is_long(u), preprocessing)
 
 
 def transcribe_into_run(
     store: RunStore,
     run_id: str,
     utterances: Sequence[Utterance],
-    backend: Backend,
+    backend: Backend | None = None,
     preprocessing: Preprocessing = Preprocessing(),
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
     overrides: Callable[[Utterance], dict] | None = None,
+    engine: Engine | None = None,
 ) -> TranscriptionStats:
-    """overrides(utterance) -> per-utterance AudioItem fields (a strategy's prompt, hotwords)."""
+    """Decode the run's utterances not yet stored and store each outcome as it arrives.
+
+    `engine` decides where decoding happens (`workbench.engine`); without one, `backend`
+    decodes in this process. overrides(utterance) -> per-utterance AudioItem fields (a
+    strategy's prompt, hotwords). Only this function writes the hypotheses, whatever the engine."""
     started = time.perf_counter()
+    if engine is None:
+        if backend is None:
+            raise ValueError("transcribe_into_run needs a backend or an engine")
+        engine = LocalEngine.for_backend(backend, preprocessing)
     done = {h.utterance_id for h in store.hypotheses(run_id)}
     todo = [u for u in utterances if u.id not in done]
     total, finished = len(utterances), len(utterances) - len(todo)
     failed: list[Problem] = []
     audio_s = 0.0
     by_id = {u.id: u for u in utterances}
-    applied: dict[str, dict] = {}  # the strategy's per-utterance prompt/hotwords, stored with the transcript
-
-    def items():
-        # Decode audio lazily, one clip ahead of the model, so memory stays flat.
-        nonlocal audio_s
-        for u in todo:
-            if cancel is not None and cancel.is_set():
-                return
-            try:
-                samples = utterance_audio(u, preprocessing)
-            except AudioDecodeError as exc:
-                # The reason alone (the Problem names the file): "truncated: header says 4.20 s, decoded 2.10 s".
-                reason = getattr(exc, "reason", None) or str(exc)
-                problem = Problem(u.audio.describe(), u.row, reason, field="audio", utterance_id=u.id)
-                failed.append(problem)
-                store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": reason})])
-                continue
-            audio_s += len(samples) / preprocessing.sample_rate
-            fields = overrides(u) if overrides else {}
-            applied[u.id] = {k: v for k, v in fields.items() if k in ("prompt", "hotwords") and v}
-            yield AudioItem(u.id, samples, u.language, **fields)
+    items = work_items(utterances, overrides)
+    # The strategy's per-utterance prompt/hotwords, stored with the transcript.
+    applied = {w.utterance_id: {k: v for k, v in w.fields.items() if k in ("prompt", "hotwords") and v} for w in items}
+    # Chunks are planned over ALL the run's utterances, so a resumed run decodes the same
+    # chunks, and so the same batches, as an uninterrupted one: a chunk stopped half-way is
+    # decoded whole again and only its missing utterances are stored (what was stored is
+    # never replaced). Batch composition moves word probabilities (workbench/engine.py).
+    chunks = [c for c in plan_chunks(items, int(engine.facts.decoding.get("batch_size") or 1))
+              if any(w.utterance_id not in done for w in c)]
 
     if progress is not None:
         progress("transcribing", finished, total)
+    outcomes = engine.decode(chunks, cancel)
     try:
-        for transcript in backend.transcribe(items()):
-            u = by_id[transcript.utterance_id]
-            # The prompt beside the text: the forgetting guard checks the output did not copy it.
-            signals = {**transcript.signals(), **applied.pop(u.id, {}), **_reference_times(u)}
-            store.add_hypotheses(run_id, [StoredHypothesis(u.id, u.reference, transcript.text, dict(u.slices), signals)])
-            finished += 1
+        for group in outcomes:
+            rows = []
+            for outcome in group:
+                if outcome.utterance_id in done:
+                    continue  # decoded again only to keep its chunk's batches; the stored one stays
+                u = by_id[outcome.utterance_id]
+                if outcome.transcript is None:
+                    # The reason alone (the Problem names the file): "truncated: header says 4.20 s, decoded 2.10 s".
+                    failed.append(Problem(u.audio.describe(), u.row, outcome.error, field="audio", utterance_id=u.id))
+                    rows.append(StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": outcome.error}))
+                    continue
+                audio_s += outcome.audio_s
+                # The prompt beside the text: the forgetting guard checks the output did not copy it.
+                signals = {**outcome.transcript.signals(), **applied.get(u.id, {}), **_reference_times(u)}
+                rows.append(StoredHypothesis(u.id, u.reference, outcome.transcript.text, dict(u.slices), signals))
+                finished += 1
+            if rows:
+                store.add_hypotheses(run_id, rows)  # one transaction per group: a chunk from a Ray worker, an utterance here
             if progress is not None:
                 progress("transcribing", finished + len(failed), total)
             if cancel is not None and cancel.is_set():
                 break
     except KeyboardInterrupt:
         raise CancelledError(f"run {run_id} interrupted: {finished} of {total} utterances kept") from None
+    finally:
+        close = getattr(outcomes, "close", None)
+        if callable(close):
+            close()  # a Ray engine stops starting chunks
     if cancel is not None and cancel.is_set():
         raise CancelledError(f"run {run_id} cancelled: {finished} of {total} utterances kept")
     return TranscriptionStats(total, total - len(todo), finished - (total - len(todo)), tuple(failed), audio_s, time.perf_counter() - started)

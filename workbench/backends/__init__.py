@@ -34,8 +34,11 @@ DEFAULT_BACKEND = "faster-whisper"
 
 
 def create_backend(name: str, model, options: DecodingOptions) -> Backend:
-    """A ready backend for a resolved model (`workbench.models.ModelFiles`)."""
-    return get(name).factory(model, options)
+    """A ready backend for a resolved model (`workbench.models.ModelFiles`); "auto" device,
+    compute type and batch size decided for this machine first (`device.for_this_machine`)."""
+    from .device import for_this_machine
+
+    return get(name).factory(model, for_this_machine(options, name))
 
 
 def model_files(name: str, model: str, progress=None):

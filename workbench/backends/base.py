@@ -43,10 +43,10 @@ class DecodingOptions:
     task: str = "transcribe"  # or "translate"
     language: str | None = None  # force one language for every utterance
     detect_language: bool = True  # always record the detected language (multilingual models)
-    batch_size: int = 8  # utterances decoded together where the backend batches
-    compute_type: str = "int8"  # faster-whisper on CPU; "float16" on GPU
+    batch_size: int = 8  # utterances decoded together where the backend batches; 0 = auto (8 on CPU, 16 on GPU)
+    compute_type: str = "int8"  # faster-whisper on CPU; "float16" on GPU; "auto" = whichever device is used
     threads: int = 0  # CPU threads; 0 = the backend's default
-    device: str = "cpu"
+    device: str = "cpu"  # cpu, cuda, or auto (a GPU when one is present: backends/device.py)
     # Per-word probabilities stored with each hypothesis (extra["words"]), for the review
     # queue and the confidence calibrator. On by default: on faster-whisper the alignment
     # pass is 4-5% of decoding on CPU (benchmarks/README.md, "Word confidence"), under the
@@ -70,8 +70,8 @@ class DecodingOptions:
             raise ValueError(f"temperature must be a non-empty list of values >= 0, got {self.temperature!r}")
         if self.task not in ("transcribe", "translate"):
             raise ValueError(f"task must be transcribe or translate, got {self.task!r}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size!r}")
+        if self.batch_size < 0:
+            raise ValueError(f"batch_size must be >= 1, or 0 for auto, got {self.batch_size!r}")
         if self.longform not in LONGFORM_MODES:
             raise ValueError(f"longform must be one of {', '.join(LONGFORM_MODES)}, got {self.longform!r}")
         if not 1 <= self.chunk_length <= 30:
