@@ -293,3 +293,29 @@ def test_a_clip_longer_than_one_window_gets_words_for_every_window(tiny_all, nam
     assert all(0.0 < p <= 1.0 for _, p in transcript.words)
     assert _no_spaces("".join(w for w, _ in transcript.words)) == _no_spaces(transcript.text)
     assert len(transcript.words) >= 10 and transcript.words[0][0].strip() == "The"
+
+
+
+_SAMPLED = """
+import json, sys
+from workbench import backends
+from workbench.audio import load_audio
+from workbench.backends import AudioItem, DecodingOptions
+from workbench.dataset import AudioSource
+audio = sys.argv[1]
+items = [AudioItem(n, load_audio(AudioSource(path=f"{audio}/{n}.flac")), "en") for n in ("en-us-01", "en-gb-01")]
+# every decode falls back: no real clip reaches an average log-probability of +1
+options = DecodingOptions(threads=1, temperature=(0.0, 1.0), logprob_threshold=1.0, word_confidence=False)
+backend = backends.create_backend("faster-whisper", backends.model_files("faster-whisper", "tiny.en"), options)
+print(json.dumps([[t.utterance_id, t.text, t.temperature] for t in backend.transcribe(items)]))
+"""
+
+
+def test_a_sampled_fallback_gives_the_same_text_in_every_process(tiny_all):
+    """Temperature fallback samples; the backend seeds CTranslate2's sampler, so the same
+    items in the same order give the same text in another process (unseeded they did not)."""
+    audio = ROOT / "workbench" / "examples" / "mini" / "audio"
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _SAMPLED, str(audio)], capture_output=True, text=True,
+                                      check=True).stdout.splitlines()[-1]) for _ in range(2)]
+    assert all(temperature == 1.0 for _, _, temperature in runs[0])  # sampled, not greedy
+    assert runs[0] == runs[1]
