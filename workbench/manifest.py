@@ -31,8 +31,9 @@ from typing import Callable, Iterable, Iterator
 from .audio import AudioDecodeError, Preprocessing, iter_audio_blocks, load_audio, probe
 from .dataset import AudioSource, Dataset, Problem, Utterance, is_true, no_valid_rows_message
 from .errors import BadInputError
+from .parallel import can_fork, chunk_ranges, fork_map, usable_cpus
 from .subtitles import REFERENCE_SUFFIXES, ReferenceFileError, read_reference, reference_text
-from .tabular import JSONL_SUFFIXES, PROBLEM, read_table, read_text
+from .tabular import PROBLEM, TABLE_SUFFIXES, read_text, stream_table
 
 __all__ = ["LoadOptions", "load_dataset", "no_valid_rows_message", "AUDIO_EXTENSIONS", "COLUMN_ALIASES"]
 
@@ -49,6 +50,7 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "speaker": ("speaker", "speaker_id", "client_id"),
     "reference_file": ("reference_file", "reference_path", "subtitles"),  # .srt/.vtt/.stm/.txt: a long recording
 }
+HF_BATCH = 1000  # rows per record batch read from a Hugging Face dataset
 # A reference file's end may pass the audio's by this much (subtitle timing slack) before
 # the file is taken for another recording's.
 REFERENCE_END_SLACK_S = 1.0
@@ -104,9 +106,9 @@ def load_dataset(spec: str | os.PathLike, options: LoadOptions = LoadOptions(), 
         from .sctk_import import load_references
 
         return load_references(path, options.strict, options.language)
-    if suffix in JSONL_SUFFIXES or suffix in (".csv", ".tsv", ".txt"):
+    if suffix in TABLE_SUFFIXES:
         return _load_table(path, options, progress)
-    raise BadInputError(f"{path}: unknown manifest type {suffix!r} (expected .csv, .tsv, .jsonl, a folder, "
+    raise BadInputError(f"{path}: unknown manifest type {suffix!r} (expected .csv, .tsv, .jsonl, .parquet, a folder, "
                         "or SCTK references: .trn, .stm, .ctm)")
 
 
@@ -114,13 +116,15 @@ def load_dataset(spec: str | os.PathLike, options: LoadOptions = LoadOptions(), 
 
 
 def _load_table(path: Path, options: LoadOptions, progress) -> Dataset:
-    table = read_table(path)
+    """CSV, TSV, JSONL or Parquet, validated as its rows are read (never held whole)."""
+    table = stream_table(path)
     if not table.header:
-        if table.rows:  # every record failed to parse: say why the first one did
-            number, row = table.rows[0]
-            raise BadInputError(f"{path}:{number}: {row[PROBLEM]} (no readable record in the file)")
+        first = next(table.rows, None)
+        if first is not None:  # every record failed to parse: say why the first one did
+            number, row = first
+            raise BadInputError(f"{path}:{number}: {row.get(PROBLEM, 'a record without fields')} (no readable record in the file)")
         raise BadInputError(f"{path}: empty manifest (no header line or records)")
-    return _build(str(path), path.parent, table.header, iter(table.rows), options, progress)
+    return _build(str(path), path.parent, table.header, table.rows, options, progress)
 
 
 def _load_folder(folder: Path, options: LoadOptions, progress) -> Dataset:
@@ -185,8 +189,14 @@ def _load_hf(spec: str, options: LoadOptions, progress, from_disk: bool) -> Data
     base = Path(spec) if from_disk else Path.cwd()
 
     def rows() -> Iterator[tuple[int, dict]]:
-        for number, row in enumerate(obj, start=1):
-            yield number, {k: ("" if v is None else v) for k, v in row.items()}
+        # Record batches from the memory-mapped Arrow files: never the whole dataset in
+        # Python objects, and far cheaper than formatting one row at a time.
+        number = 0
+        for batch in obj.iter(batch_size=HF_BATCH):
+            names = list(batch)
+            for values in zip(*(batch[name] for name in names)):
+                number += 1
+                yield number, {k: ("" if v is None else v) for k, v in zip(names, values)}
 
     return _build(spec if from_disk else f"hf:{spec}", base, header, rows(), options, progress)
 
@@ -202,8 +212,18 @@ def _pick(header: Iterable[str], ours: str) -> str | None:
     return None
 
 
-def _letters(text: str) -> int:
-    return sum(1 for ch in text if unicodedata.category(ch)[0] in "LN")
+def _has_letters(text: str, wanted: int) -> bool:
+    """Whether the text has at least `wanted` letters or digits (stops as soon as it does:
+    most transcripts answer on their first character)."""
+    if wanted <= 0:
+        return True
+    found = 0
+    for ch in text:
+        if unicodedata.category(ch)[0] in "LN":
+            found += 1
+            if found >= wanted:
+                return True
+    return False
 
 
 def _build(
@@ -302,7 +322,7 @@ def _build(
         elif not reference:
             report(Problem(source, number, "empty transcript", field=columns["text"], utterance_id=utt_id))
             continue
-        elif _letters(reference) < options.min_transcript_chars:
+        elif not _has_letters(reference, options.min_transcript_chars):
             report(Problem(source, number, f"transcript too short ({reference!r})", field=columns["text"], utterance_id=utt_id))
             continue
         slices = {}
@@ -386,6 +406,35 @@ def _audio_source(value, base_dir: Path) -> AudioSource | None:
     return AudioSource(path=str(path), label=value)
 
 
+# From this many clips on, audio is checked in forked worker processes (see workbench.parallel).
+PARALLEL_MIN_CLIPS = 2000
+
+
+def _measure(utterance: Utterance, options: LoadOptions) -> float | str:
+    """A clip's duration in seconds, or why it cannot be used."""
+    full_decode = options.check_audio == "decode" or options.preprocessing.changes_duration
+    try:
+        if full_decode and utterance.segments:
+            if options.preprocessing.trim_silence:
+                return "trim_silence cannot be used on a long recording (it would shift every time against the reference)"
+            # in blocks: an hour of audio is never in memory at once
+            samples = sum(len(block) for block in iter_audio_blocks(utterance.audio, 30.0, Preprocessing(options.preprocessing.sample_rate)))
+            return samples / options.preprocessing.sample_rate
+        if full_decode:
+            samples = load_audio(utterance.audio, options.preprocessing)
+            return len(samples) / options.preprocessing.sample_rate
+        return probe(utterance.audio).duration_s
+    except AudioDecodeError as exc:
+        # the same integrity check as transcription: a truncated clip is "truncated",
+        # never "too short" for what was left of it
+        return exc.reason
+
+
+def _measure_range(shared, start: int, stop: int) -> list[float | str]:
+    utterances, options = shared
+    return [_measure(u, options) for u in utterances[start:stop]]
+
+
 def _check_audio(
     source, candidates, options: LoadOptions, report, progress, audio_field: str, reference_field: str | None = None
 ) -> tuple[list[Utterance], list[str]]:
@@ -395,36 +444,27 @@ def _check_audio(
     if options.check_audio == "none":
         return [u for _, u in candidates], []
 
-    full_decode = options.check_audio == "decode" or options.preprocessing.changes_duration
-
-    def measure(utterance: Utterance) -> float | str:
-        try:
-            if full_decode and utterance.segments:
-                if options.preprocessing.trim_silence:
-                    return "trim_silence cannot be used on a long recording (it would shift every time against the reference)"
-                # in blocks: an hour of audio is never in memory at once
-                samples = sum(len(block) for block in iter_audio_blocks(utterance.audio, 30.0, Preprocessing(options.preprocessing.sample_rate)))
-                return samples / options.preprocessing.sample_rate
-            if full_decode:
-                samples = load_audio(utterance.audio, options.preprocessing)
-                return len(samples) / options.preprocessing.sample_rate
-            return probe(utterance.audio).duration_s
-        except AudioDecodeError as exc:
-            # the same integrity check as transcription: a truncated clip is "truncated",
-            # never "too short" for what was left of it
-            return exc.reason
-
+    utterances = [u for _, u in candidates]
+    total = len(utterances)
     results: list[float | str] = []
-    total = len(candidates)
-    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
-        for done, result in enumerate(pool.map(measure, (u for _, u in candidates)), start=1):
-            results.append(result)
-            if progress is not None and (done % 50 == 0 or done == total):
-                progress(done, total)
+    if total >= PARALLEL_MIN_CLIPS and can_fork():
+        # Reading a header is ~0.1 ms of mostly Python (soundfile's wrapper): threads would
+        # queue on the interpreter lock, forked processes do not.
+        ranges = chunk_ranges(total, 4 * max(1, options.workers), max_size=2000)
+        for part in fork_map(_measure_range, (utterances, options), ranges, max(usable_cpus(), options.workers)):
+            results.extend(part)
+            if progress is not None:
+                progress(len(results), total)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+            for done, result in enumerate(pool.map(lambda u: _measure(u, options), utterances), start=1):
+                results.append(result)
+                if progress is not None and (done % 50 == 0 or done == total):
+                    progress(done, total)
 
     kept = []
     not_found = []
-    for (number, utterance), result in zip(candidates, results):
+    for (number, utterance), result in zip(candidates, results, strict=True):
         if isinstance(result, str):
             if result == "file not found" and utterance.audio.path is not None:
                 not_found.append(utterance.audio.label)

@@ -6,16 +6,17 @@ totals and their bootstrap intervals) is derived from those per-utterance counts
 rescoring a slice, or drawing 1,000 bootstrap resamples, never re-aligns anything.
 """
 
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Mapping, Protocol, Sequence
 
 import jiwer
 import numpy as np
+from jiwer.transformations import wer_default
 from rapidfuzz.distance import Levenshtein
 
 from .bootstrap import BootstrapOptions, Interval, ratio_intervals, slice_rng
-from .normalizers import Normalizer, normalize_many
+from .normalizers import Normalizer, warm_up
+from .parallel import can_fork, chunk_ranges, fork_map, usable_cpus
 
 __all__ = [
     "UtteranceScore",
@@ -23,7 +24,10 @@ __all__ = [
     "SliceScore",
     "Scorecard",
     "align",
+    "align_counts",
+    "COUNT_FIELDS",
     "aggregate",
+    "aggregate_counts",
     "aggregate_many",
     "score",
     "score_many",
@@ -109,63 +113,125 @@ class Scorecard:
         raise KeyError(f"no slice {column}={value!r}")
 
 
-def _counts(chunks, ref: Sequence[str], hyp: Sequence[str], want_pairs: bool):
+def _counts(chunks, ref: Sequence[str], hyp: Sequence[str]):
     hits = subs = dels = ins = 0
     pairs: list[tuple[str, str]] = []
     for chunk in chunks:
-        r = chunk.ref_end_idx - chunk.ref_start_idx
-        h = chunk.hyp_end_idx - chunk.hyp_start_idx
-        if chunk.type == "equal":
-            hits += r
-        elif chunk.type == "substitute":
-            subs += r
-            if want_pairs:
-                pairs.extend(zip(ref[chunk.ref_start_idx : chunk.ref_end_idx], hyp[chunk.hyp_start_idx : chunk.hyp_end_idx]))
-        elif chunk.type == "delete":
-            dels += r
-            if want_pairs:
-                pairs.extend((w, "") for w in ref[chunk.ref_start_idx : chunk.ref_end_idx])
-        elif chunk.type == "insert":
-            ins += h
-            if want_pairs:
-                pairs.extend(("", w) for w in hyp[chunk.hyp_start_idx : chunk.hyp_end_idx])
+        kind = chunk.type
+        if kind == "equal":
+            hits += chunk.ref_end_idx - chunk.ref_start_idx
+        elif kind == "substitute":
+            subs += chunk.ref_end_idx - chunk.ref_start_idx
+            pairs.extend(zip(ref[chunk.ref_start_idx : chunk.ref_end_idx], hyp[chunk.hyp_start_idx : chunk.hyp_end_idx]))
+        elif kind == "delete":
+            dels += chunk.ref_end_idx - chunk.ref_start_idx
+            pairs.extend((w, "") for w in ref[chunk.ref_start_idx : chunk.ref_end_idx])
+        elif kind == "insert":
+            ins += chunk.hyp_end_idx - chunk.hyp_start_idx
+            pairs.extend(("", w) for w in hyp[chunk.hyp_start_idx : chunk.hyp_end_idx])
     return hits, subs, dels, ins, tuple(pairs)
+
+
+# Per-utterance counts, in this order, as the columns of the count arrays.
+COUNT_FIELDS = ("ref_words", "hyp_words", "hits", "substitutions", "deletions", "insertions", "ref_chars", "char_errors")
+_REF_WORDS, _HYP_WORDS, _HITS, _SUBS, _DELS, _INS, _REF_CHARS, _CHAR_ERRORS = range(len(COUNT_FIELDS))
+
+
+def align_counts(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[np.ndarray, list[tuple]]:
+    """Align already-normalized texts: (counts, pairs). counts: int64 array (n, 8), columns
+    `COUNT_FIELDS`; pairs: each utterance's (reference word, hypothesis word) errors.
+
+    jiwer aligns words (one `process_words` call) and rapidfuzz's Levenshtein (the engine
+    under jiwer) counts character errors on the same strings jiwer's CER uses. A pair
+    whose texts are identical is not sent to jiwer: its alignment is all hits."""
+    n = len(references)
+    counts = np.zeros((n, len(COUNT_FIELDS)), dtype=np.int64)
+    pairs: list[tuple] = [()] * n
+    if not n:
+        return counts, pairs
+    same = [i for i in range(n) if references[i] and references[i] == hypotheses[i]]
+    if same:
+        tokens = wer_default([references[i] for i in same])
+        for i, words in zip(same, tokens):
+            chars = len(" ".join(words))
+            counts[i] = (len(words), len(words), len(words), 0, 0, 0, chars, 0)
+    rest = [i for i in range(n) if not (references[i] and references[i] == hypotheses[i])] if same else range(n)
+    if not rest:
+        return counts, pairs
+    words = jiwer.process_words([references[i] for i in rest], [hypotheses[i] for i in rest])
+    distance = Levenshtein.distance
+    rows = []
+    for k, i in enumerate(rest):
+        ref_tokens, hyp_tokens = words.references[k], words.hypotheses[k]
+        hits, subs, dels, ins, pairs[i] = _counts(words.alignments[k], ref_tokens, hyp_tokens)
+        ref_chars, hyp_chars = " ".join(ref_tokens), " ".join(hyp_tokens)
+        rows.append((len(ref_tokens), len(hyp_tokens), hits, subs, dels, ins, len(ref_chars), distance(ref_chars, hyp_chars)))
+    counts[np.asarray(rest, dtype=np.int64)] = np.array(rows, dtype=np.int64).reshape(len(rows), len(COUNT_FIELDS))
+    return counts, pairs
+
+
+def _scores(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str], counts: np.ndarray, pairs) -> list[UtteranceScore]:
+    return [
+        UtteranceScore(utt_id, references[i], hypotheses[i], *map(int, counts[i]), pairs[i])
+        for i, utt_id in enumerate(ids)
+    ]
 
 
 def align(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str]) -> list[UtteranceScore]:
     """Align already-normalized texts: one jiwer pass at word and at character level."""
     if not ids:
         return []
-    words = jiwer.process_words(list(references), list(hypotheses))
-    out = []
-    for i, utt_id in enumerate(ids):
-        ref_tokens, hyp_tokens = words.references[i], words.hypotheses[i]
-        hits, subs, dels, ins, pairs = _counts(words.alignments[i], ref_tokens, hyp_tokens, True)
-        # Character errors need only the edit distance, not an alignment: rapidfuzz's
-        # Levenshtein (the engine under jiwer) on the same strings jiwer's CER uses.
-        ref_chars, hyp_chars = " ".join(ref_tokens), " ".join(hyp_tokens)
-        out.append(
-            UtteranceScore(
-                utt_id,
-                references[i],
-                hypotheses[i],
-                len(ref_tokens),
-                len(hyp_tokens),
-                hits,
-                subs,
-                dels,
-                ins,
-                len(ref_chars),
-                Levenshtein.distance(ref_chars, hyp_chars),
-                pairs,
-            )
-        )
-    return out
+    counts, pairs = align_counts(references, hypotheses)
+    return _scores(ids, references, hypotheses, counts.tolist(), pairs)
 
 
-def _top_confusions(scores: Iterable[UtteranceScore], n: int) -> tuple[Confusion, ...]:
-    counter = Counter(p for s in scores for p in s.pairs)
-    return tuple(Confusion(r, h, c) for (r, h), c in counter.most_common(n))
+class _PairIndex:
+    """Every error pair of one scorecard, coded once, so a slice's most frequent pairs are a
+    bincount over its members instead of a Counter over Python tuples.
+
+    Ties are broken as `Counter.most_common` breaks them: by first appearance, walking the
+    slice's utterances in order (pairs are coded in that order, and a slice's first
+    occurrence of a pair is its first index among the slice's occurrences)."""
+
+    def __init__(self, pairs: Sequence[tuple]):
+        codes: dict[tuple[str, str], int] = {}
+        code_of, owner = [], []
+        for i, utterance_pairs in enumerate(pairs):
+            for pair in utterance_pairs:
+                code_of.append(codes.setdefault(pair, len(codes)))
+                owner.append(i)
+        self.pairs = list(codes)
+        self.code = np.asarray(code_of, dtype=np.int64)
+        self.owner = np.asarray(owner, dtype=np.int64)
+
+    def top(self, members: np.ndarray | None, n: int, size: int) -> tuple[Confusion, ...]:
+        """The n most frequent pairs among utterances `members` (ascending; None = all)."""
+        if n <= 0 or not self.code.size:
+            return ()
+        if members is None:
+            codes = self.code
+        else:
+            mask = np.zeros(size, dtype=bool)
+            mask[members] = True
+            codes = self.code[mask[self.owner]]
+        if not codes.size:
+            return ()
+        present, first = np.unique(codes, return_index=True)
+        counts = np.bincount(codes, minlength=len(self.pairs))[present]
+        order = np.lexsort((first, -counts))[:n]
+        return tuple(Confusion(*self.pairs[present[k]], int(counts[k])) for k in order)
+
+
+def _groups(ids: Sequence[str], slices_by_id: Mapping[str, Mapping[str, str]], slice_columns: Sequence[str]) -> list[tuple[str, str, np.ndarray | None]]:
+    """(column, value, member positions) for overall (None: everyone) and every slice value."""
+    groups: list[tuple[str, str, np.ndarray | None]] = [("overall", "all", None)]
+    empty: Mapping[str, str] = {}
+    for column in slice_columns:
+        members: dict[str, list[int]] = {}
+        for i, utt_id in enumerate(ids):
+            members.setdefault(slices_by_id.get(utt_id, empty).get(column, ""), []).append(i)
+        groups.extend((column, value, np.asarray(members[value], dtype=np.int64)) for value in sorted(members))
+    return groups
 
 
 def aggregate_many(
@@ -189,53 +255,68 @@ def aggregate_many(
     for name, scores in scored:
         if [s.id for s in scores] != ids:
             raise ValueError(f"scores for {name} are not over the same utterances in the same order")
-    m, n = len(scored), len(ids)
+    counts = np.array([[[getattr(s, f) for f in COUNT_FIELDS] for s in scores] for _, scores in scored], dtype=np.int64)
+    counts = counts.reshape(len(scored), len(ids), len(COUNT_FIELDS))
+    pairs = [[s.pairs for s in scores] for _, scores in scored]
+    return aggregate_counts([name for name, _ in scored], ids, counts, pairs, slices_by_id, slice_columns, options,
+                            top_confusions, slice_confusions)
 
-    def matrix(attribute: str) -> np.ndarray:
-        return np.array([[getattr(s, attribute) for s in scores] for _, scores in scored], dtype=np.int64).reshape(m, n)
 
-    errors, words, hyp_words = matrix("errors"), matrix("ref_words"), matrix("hyp_words")
-    subs, dels, ins = matrix("substitutions"), matrix("deletions"), matrix("insertions")
-    char_errors, chars = matrix("char_errors"), matrix("ref_chars")
-
-    groups: list[tuple[str, str, np.ndarray]] = [("overall", "all", np.arange(n))]
-    for column in slice_columns:
-        members: dict[str, list[int]] = {}
-        for i, utt_id in enumerate(ids):
-            members.setdefault(slices_by_id.get(utt_id, {}).get(column, ""), []).append(i)
-        groups.extend((column, value, np.array(members[value])) for value in sorted(members))
-
+def aggregate_counts(
+    names: Sequence[str],
+    ids: Sequence[str],
+    counts: np.ndarray,
+    pairs: Sequence[Sequence[tuple]],
+    slices_by_id: Mapping[str, Mapping[str, str]],
+    slice_columns: Sequence[str],
+    options: BootstrapOptions = BootstrapOptions(),
+    top_confusions: int = 20,
+    slice_confusions: int = 5,
+) -> list[Scorecard]:
+    """`aggregate_many` from count arrays: counts has shape (normalizers, utterances, 8)
+    with columns `COUNT_FIELDS`; pairs[j][i] are utterance i's error pairs under names[j].
+    Slices and intervals are sums and one bootstrap per slice over these arrays."""
+    m, n = len(names), len(ids)
+    totals = counts.astype(np.int64, copy=False)
+    errors = totals[:, :, _SUBS] + totals[:, :, _DELS] + totals[:, :, _INS]
+    words, chars, char_errors = totals[:, :, _REF_WORDS], totals[:, :, _REF_CHARS], totals[:, :, _CHAR_ERRORS]
+    indexes = [_PairIndex(p) for p in pairs]
     per_card: list[list[SliceScore]] = [[] for _ in range(m)]
-    for column, value, pos in groups:
-        rng = slice_rng(options, (ids[i] for i in pos))
+    for column, value, pos in _groups(ids, slices_by_id, slice_columns):
+        every = slice(None) if pos is None else pos
+        rng = slice_rng(options, ids if pos is None else (ids[i] for i in pos))
         intervals = ratio_intervals(
-            np.vstack([errors[:, pos], char_errors[:, pos]]), np.vstack([words[:, pos], chars[:, pos]]), options, rng
+            np.vstack([errors[:, every], char_errors[:, every]]), np.vstack([words[:, every], chars[:, every]]), options, rng
         )
-        for j, (_, scores) in enumerate(scored):
-            total_words, total_chars = int(words[j, pos].sum()), int(chars[j, pos].sum())
+        sums = totals[:, every, :].sum(axis=1)  # (m, 8)
+        wrong = (errors[:, every] > 0).sum(axis=1)
+        size = n if pos is None else len(pos)
+        for j in range(m):
+            total_words, total_chars = int(sums[j, _REF_WORDS]), int(sums[j, _REF_CHARS])
+            n_errors = int(sums[j, _SUBS] + sums[j, _DELS] + sums[j, _INS])
             per_card[j].append(
                 SliceScore(
                     column=column,
                     value=value,
-                    utterances=len(pos),
+                    utterances=size,
                     ref_words=total_words,
-                    hyp_words=int(hyp_words[j, pos].sum()),
-                    substitutions=int(subs[j, pos].sum()),
-                    deletions=int(dels[j, pos].sum()),
-                    insertions=int(ins[j, pos].sum()),
+                    hyp_words=int(sums[j, _HYP_WORDS]),
+                    substitutions=int(sums[j, _SUBS]),
+                    deletions=int(sums[j, _DELS]),
+                    insertions=int(sums[j, _INS]),
                     ref_chars=total_chars,
-                    char_errors=int(char_errors[j, pos].sum()),
-                    utterances_with_errors=int((errors[j, pos] > 0).sum()),
-                    wer=float(errors[j, pos].sum()) / total_words if total_words else None,
+                    char_errors=int(sums[j, _CHAR_ERRORS]),
+                    utterances_with_errors=int(wrong[j]),
+                    wer=float(n_errors) / total_words if total_words else None,
                     wer_ci=intervals[j] if total_words else None,
-                    cer=float(char_errors[j, pos].sum()) / total_chars if total_chars else None,
+                    cer=float(sums[j, _CHAR_ERRORS]) / total_chars if total_chars else None,
                     cer_ci=intervals[m + j] if total_chars else None,
-                    confusions=_top_confusions((scores[i] for i in pos), slice_confusions),
+                    confusions=indexes[j].top(pos, slice_confusions, n),
                 )
             )
     return [
-        Scorecard(name, per_card[j][0], tuple(per_card[j][1:]), options, _top_confusions(scores, top_confusions))
-        for j, (name, scores) in enumerate(scored)
+        Scorecard(name, per_card[j][0], tuple(per_card[j][1:]), options, indexes[j].top(None, top_confusions, n))
+        for j, name in enumerate(names)
     ]
 
 
@@ -264,6 +345,32 @@ class Scorable(Protocol):
     def language(self) -> str | None: ...
 
 
+# From this many utterances on, normalizing and aligning run in forked workers.
+PARALLEL_MIN_UTTERANCES = 2000
+
+
+def _normalize_and_align(shared, start: int, stop: int) -> list[tuple[list[str], list[str], np.ndarray, list[tuple]]]:
+    """For each normalizer: utterances start:stop normalized (each distinct text once) and
+    aligned: (references, hypotheses, counts, pairs)."""
+    normalizers, references, hypotheses, languages = shared
+    out = []
+    for normalizer in normalizers:
+        seen: dict[tuple[str, str | None], str] = {}
+
+        def normal(text: str, language: str | None) -> str:
+            key = (text, language)
+            value = seen.get(key)
+            if value is None:
+                value = seen[key] = normalizer(text, language)
+            return value
+
+        refs = [normal(references[i], languages[i]) for i in range(start, stop)]
+        hyps = [normal(hypotheses[i], languages[i]) for i in range(start, stop)]
+        counts, pairs = align_counts(refs, hyps)
+        out.append((refs, hyps, counts, pairs))
+    return out
+
+
 def score_many(
     utterances: Sequence[Scorable],
     hypotheses: Mapping[str, str],
@@ -272,17 +379,30 @@ def score_many(
     options: BootstrapOptions = BootstrapOptions(),
 ) -> list[tuple[Scorecard, list[UtteranceScore]]]:
     """Normalize and align once per normalizer, then aggregate all of them together.
-    A missing hypothesis scores as an empty one (every reference word deleted)."""
+    A missing hypothesis scores as an empty one (every reference word deleted).
+
+    Large inputs are split across forked workers (`workbench.parallel`), each normalizing
+    and aligning its share for every normalizer; the figures do not depend on it."""
     ids = [u.id for u in utterances]
-    per_normalizer = []
-    for normalizer in normalizers:
-        languages = [u.language for u in utterances]
-        texts = [u.reference for u in utterances] + [hypotheses.get(u.id, "") for u in utterances]
-        normalized = normalize_many(normalizer, texts, languages + languages)
-        refs, hyps = normalized[: len(ids)], normalized[len(ids) :]
-        per_normalizer.append((normalizer.id, align(ids, refs, hyps)))
-    cards = aggregate_many(per_normalizer, {u.id: u.slices for u in utterances}, slice_columns, options)
-    return [(card, scores) for card, (_, scores) in zip(cards, per_normalizer)]
+    names = [normalizer.id for normalizer in normalizers]
+    shared = (list(normalizers), [u.reference for u in utterances],
+              [hypotheses.get(u.id, "") for u in utterances], [u.language for u in utterances])
+    n = len(ids)
+    if n >= PARALLEL_MIN_UTTERANCES and can_fork():
+        warm_up(normalizers)  # loaded once here, inherited by every worker
+        parts = list(fork_map(_normalize_and_align, shared, chunk_ranges(n, usable_cpus()), usable_cpus()))
+    else:
+        parts = [_normalize_and_align(shared, 0, n)]
+    results = []
+    for j in range(len(normalizers)):
+        refs = [t for part in parts for t in part[j][0]]
+        hyps = [t for part in parts for t in part[j][1]]
+        counts = np.concatenate([part[j][2] for part in parts]) if parts else np.zeros((0, len(COUNT_FIELDS)), np.int64)
+        pairs = [p for part in parts for p in part[j][3]]
+        results.append((refs, hyps, counts, pairs))
+    cards = aggregate_counts(names, ids, np.stack([r[2] for r in results]) if results else np.zeros((0, n, len(COUNT_FIELDS)), np.int64),
+                             [r[3] for r in results], {u.id: u.slices for u in utterances}, slice_columns, options)
+    return [(card, _scores(ids, refs, hyps, counts.tolist(), pairs)) for card, (refs, hyps, counts, pairs) in zip(cards, results)]
 
 
 def score(

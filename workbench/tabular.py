@@ -1,30 +1,53 @@
-"""Read CSV, TSV and JSONL files into numbered rows, for manifests and hypotheses alike.
+"""Read CSV, TSV, JSONL and Parquet files into numbered rows, for manifests and hypotheses alike.
+
+Files are read STREAMING: `stream_table` yields one row at a time (Parquet: one record
+batch at a time), so a 100,000-row manifest is never held as text, parsed rows and a
+table at once. Before the first row, a UTF-8 file is checked in 1 MiB blocks, so a file
+saved in another encoding is refused up front, with the line and byte offset of the
+first bad byte, as `read_text` would.
 
 A row that cannot be parsed does not stop the file: it comes back as a row carrying a
 `__problem__` reason and its line number, so the caller can exclude and report it, and
 a `__raw__` entry (the line's text for JSONL, its fields for CSV/TSV) from which a
 caller may recover the row's key, to say which utterance lost its row.
+
+Row numbers: CSV/TSV and JSONL rows are numbered by the file LINE they start on (a CSV's
+header is line 1); Parquet rows by their 1-based record number (a Parquet file has no
+header line).
 """
 
 import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from .errors import BadInputError
 
-__all__ = ["Table", "read_text", "read_table", "PROBLEM", "RAW", "JSONL_SUFFIXES"]
+__all__ = ["Table", "TableStream", "read_text", "read_table", "stream_table", "PROBLEM", "RAW", "JSONL_SUFFIXES",
+           "PARQUET_SUFFIXES", "TABLE_SUFFIXES"]
 
 PROBLEM = "__problem__"  # key of a row that could not be parsed; its value says why
 RAW = "__raw__"  # in such a row: the line (JSONL) or the list of fields (CSV/TSV) as read
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt") + JSONL_SUFFIXES + PARQUET_SUFFIXES
+_BLOCK = 1 << 20  # bytes per read of the UTF-8 check
+_PARQUET_BATCH = 4096  # Parquet records per batch: a few MB of Python rows at a time
 
 
 @dataclass(frozen=True)
 class Table:
     header: list[str]  # column names in order of first appearance
     rows: list[tuple[int, dict]]  # (1-based line number, row)
+
+
+@dataclass(frozen=True)
+class TableStream:
+    """A table read row by row: the header is known before the first row is read."""
+
+    header: list[str]  # column names in order of first appearance
+    rows: Iterator[tuple[int, dict]]  # (1-based line or record number, row), read lazily
 
 
 def read_text(path: Path) -> str:
@@ -66,50 +89,129 @@ def _wide_encoding(raw: bytes) -> str | None:
 
 
 def read_table(path: Path) -> Table:
-    text = read_text(path)
-    if path.suffix.lower() in JSONL_SUFFIXES:
-        return _jsonl(text)
-    return _delimited(path, text)
+    """The whole table in memory (small files: lexicons, corrections); see `stream_table`."""
+    stream = stream_table(path)
+    return Table(stream.header, list(stream.rows))
 
 
-def _jsonl(text: str) -> Table:
+def stream_table(path: Path) -> TableStream:
+    """The table's header, and its rows as they are read. A file in another encoding than
+    UTF-8 is a one-line BadInputError here, before any row."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return _parquet(path)
+    check_utf8(path)
+    if suffix in JSONL_SUFFIXES:
+        return _jsonl(path)
+    return _delimited(path)
+
+
+def check_utf8(path: Path) -> None:
+    """Raise the `read_text` error for a file that is not UTF-8, reading it in blocks."""
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise BadInputError(f"{path}: cannot read the file ({exc.strerror or 'unreadable'})") from None
+    with f:
+        wide = _wide_encoding(f.read(4096))
+        if wide:
+            raise BadInputError(f"{path}: file is {wide}; save it as UTF-8")
+        f.seek(0)
+        offset, line, carry = 0, 1, b""
+        while True:
+            block = f.read(_BLOCK)
+            data = carry + block
+            if not data:
+                return
+            try:
+                data.decode("utf-8")
+                good = len(data)
+            except UnicodeDecodeError as exc:
+                if block and exc.end == len(data) and exc.reason == "unexpected end of data":
+                    good = exc.start  # a character cut by the block's end: decode it with the next block
+                else:
+                    where = line + data[: exc.start].count(b"\n")
+                    raise BadInputError(
+                        f"{path}:{where}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {offset + exc.start}); "
+                        "save the file as UTF-8"
+                    ) from None
+            line += data[:good].count(b"\n")
+            offset += good
+            carry = data[good:]
+            if not block:
+                return
+
+
+def _text_lines(path: Path):
+    """The file's lines, decoded (already checked to be UTF-8), line endings kept."""
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _jsonl(path: Path) -> TableStream:
+    # The header is every key in order of first appearance: one pass for the keys, then
+    # the rows are parsed again as they are read (parsing twice costs less than holding
+    # every row).
     header: list[str] = []
-    rows: list[tuple[int, dict]] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            rows.append((number, {PROBLEM: f"not valid JSON ({exc.msg})", RAW: line}))
-            continue
-        if not isinstance(obj, dict):
-            rows.append((number, {PROBLEM: f"expected a JSON object, got {type(obj).__name__}", RAW: line}))
-            continue
-        header.extend(k for k in obj if k not in header)
-        rows.append((number, {k: ("" if v is None else v) for k, v in obj.items()}))
-    return Table(header, rows)
+    seen: set[str] = set()
+    with _text_lines(path) as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                for key in obj:
+                    if key not in seen:
+                        seen.add(key)
+                        header.append(key)
+    return TableStream(header, _jsonl_rows(path))
 
 
-def _delimited(path: Path, text: str) -> Table:
-    first_line = text.split("\n", 1)[0]
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    with _text_lines(path) as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            line = line.rstrip("\r\n")
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, {PROBLEM: f"not valid JSON ({exc.msg})", RAW: line}
+                continue
+            if not isinstance(obj, dict):
+                yield number, {PROBLEM: f"expected a JSON object, got {type(obj).__name__}", RAW: line}
+                continue
+            yield number, {k: ("" if v is None else v) for k, v in obj.items()}
+
+
+def _delimited(path: Path) -> TableStream:
+    f = _text_lines(path)
+    first_line = f.readline()
     tab = path.suffix.lower() == ".tsv" or ("\t" in first_line and "," not in first_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if tab else ",")
+    f.seek(0)
+    reader = csv.reader(f, delimiter="\t" if tab else ",")
     try:
         header = [h.strip() for h in next(reader)]
     except StopIteration:
-        return Table([], [])
-    rows: list[tuple[int, dict]] = []
-    line = 2
-    for values in reader:
-        start, line = line, reader.line_num + 1  # a quoted field may span several lines
-        if not any(v.strip() for v in values):
-            continue
-        if len(values) != len(header):
-            rows.append((start, {PROBLEM: _field_count_problem(values, header, tab), RAW: values}))
-            continue
-        rows.append((start, dict(zip(header, values))))
-    return Table(header, rows)
+        f.close()
+        return TableStream([], iter(()))
+    return TableStream(header, _delimited_rows(f, reader, header, tab))
+
+
+def _delimited_rows(f, reader, header: list[str], tab: bool) -> Iterator[tuple[int, dict]]:
+    with f:
+        line = reader.line_num + 1
+        for values in reader:
+            start, line = line, reader.line_num + 1  # a quoted field may span several lines
+            if not any(v.strip() for v in values):
+                continue
+            if len(values) != len(header):
+                yield start, {PROBLEM: _field_count_problem(values, header, tab), RAW: values}
+                continue
+            yield start, dict(zip(header, values))
 
 
 def _field_count_problem(values: list[str], header: list[str], tab: bool) -> str:
@@ -121,3 +223,33 @@ def _field_count_problem(values: list[str], header: list[str], tab: bool) -> str
         return f"{reason}: extra {extra} ({inside})"
     missing = ", ".join(repr(h) for h in header[len(values) :][:3])
     return f"{reason}: no value for {missing}"
+
+
+def _parquet(path: Path) -> TableStream:
+    """A Parquet file (pyarrow), read one record batch at a time. Nulls read as ""."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # not Parquet, truncated footer, unreadable: one line naming the file
+        raise BadInputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    header = list(parquet.schema_arrow.names)
+
+    def rows() -> Iterator[tuple[int, dict]]:
+        number = 0
+        try:
+            for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
+                for record in batch.to_pylist():
+                    number += 1
+                    yield number, {k: ("" if v is None else v) for k, v in record.items()}
+        except OSError as exc:  # a damaged column chunk: the rows after it cannot be read
+            raise BadInputError(f"{path}:{number + 1}: cannot read the Parquet data from this row on ({_first_line(exc)})") from None
+        finally:
+            parquet.close()
+
+    return TableStream(header, rows())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
