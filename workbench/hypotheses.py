@@ -29,7 +29,7 @@ from typing import Mapping, Sequence
 
 from .dataset import Problem, Utterance
 from .errors import BadInputError
-from .tabular import PROBLEM, RAW, read_table
+from .tabular import PROBLEM, RAW, stream_table
 
 __all__ = ["HypothesisSet", "HypothesisMatch", "load_hypotheses", "match_hypotheses", "match_report", "no_match_message"]
 
@@ -93,12 +93,14 @@ def load_hypotheses(path: str | os.PathLike) -> HypothesisSet:
         sctk = read_hypotheses(path)
         return HypothesisSet(sctk.source, sctk.texts, sctk.problems, sctk.rows, sctk.unparsable, sctk.key_column,
                              sctk.rows_read, sctk.words)
-    table = read_table(path)
+    table = stream_table(path)  # read as it is matched, never held whole
     header, rows = table.header, table.rows
     key_col, text_col = _pick(header, KEY_COLUMNS), _pick(header, TEXT_COLUMNS)
-    if not header and rows:  # not one JSON line parsed: say why the first did not
-        number, row = rows[0]
-        raise BadInputError(f"{path}:{number}: {row[PROBLEM]} (no readable record in the file)")
+    if not header:
+        first = next(rows, None)
+        if first is not None:  # not one JSON line parsed: say why the first did not
+            number, row = first
+            raise BadInputError(f"{path}:{number}: {row.get(PROBLEM, 'a record without fields')} (no readable record in the file)")
     if key_col is None:
         raise BadInputError(f"{path}: missing key column (expected one of: {', '.join(KEY_COLUMNS)}; found: {', '.join(header) or 'none'})")
     if text_col is None:
@@ -107,7 +109,9 @@ def load_hypotheses(path: str | os.PathLike) -> HypothesisSet:
     problems: list[Problem] = []
     first_row: dict[str, int] = {}
     unparsable: list[tuple[int, str | None]] = []
+    rows_read = 0
     for number, row in rows:
+        rows_read += 1
         if PROBLEM in row:
             key = _key_from_broken_row(row.get(RAW), header, key_col, text_col)
             unparsable.append((number, key))
@@ -132,7 +136,7 @@ def load_hypotheses(path: str | os.PathLike) -> HypothesisSet:
             continue
         by_key[key] = "" if value is None else str(value)
         first_row[key] = number
-    return HypothesisSet(str(path), by_key, tuple(problems), first_row, tuple(unparsable), key_col, len(rows))
+    return HypothesisSet(str(path), by_key, tuple(problems), first_row, tuple(unparsable), key_col, rows_read)
 
 
 def _key_from_broken_row(raw, header: list[str], key_col: str, text_col: str) -> str | None:
@@ -154,6 +158,18 @@ def _key_from_broken_row(raw, header: list[str], key_col: str, text_col: str) ->
             except json.JSONDecodeError:
                 return None
     return None
+
+
+def _realpath(path: str, folders: dict[str, str]) -> str:
+    """`os.path.realpath(path)`, resolving each folder once: a 100k-clip corpus lives in a
+    few folders, and resolving every path from the root costs a system call per part."""
+    folder, name = os.path.split(path)
+    if name in ("", ".", "..") or os.path.islink(path):
+        return os.path.realpath(path)
+    real = folders.get(folder)
+    if real is None:
+        real = folders[folder] = os.path.realpath(folder)
+    return os.path.join(real, name)
 
 
 def _placed_by_time(hyps: HypothesisSet, utterances: Sequence[Utterance]) -> tuple[HypothesisSet, tuple[Problem, ...]]:
@@ -183,13 +199,14 @@ def _aliases(utterances: Sequence[Utterance]) -> dict[str, str]:
     from .sctk_formats import speaker_prefixed_id
 
     aliases: dict[str, str] = {}
+    folders: dict[str, str] = {}
     for u in utterances:
         aliases[u.id] = u.id
         if u.audio.label:
             aliases.setdefault(u.audio.label, u.id)
         if u.audio.path:
             aliases.setdefault(u.audio.path, u.id)
-            aliases.setdefault(os.path.realpath(u.audio.path), u.id)
+            aliases.setdefault(_realpath(u.audio.path, folders), u.id)
     for u in utterances:
         speaker = u.slices.get("speaker")
         if speaker:

@@ -36,7 +36,7 @@ from typing import Sequence
 import numpy as np
 
 from .backends.base import language_code
-from .bootstrap import BootstrapOptions, ratio_replicates, slice_rng
+from .bootstrap import BootstrapOptions, replicates_many, slice_rng
 from .dataset import default_slice_columns
 from .diagnostics import hallucination, language_id
 from .errors import BadInputError
@@ -182,27 +182,39 @@ def paired_rows(items: Sequence, a: Sequence, b: Sequence, columns, options: Rep
     if [s.id for s in a] != ids or [s.id for s in b] != ids:
         raise ValueError("paired_rows: a and b must score the same utterances in the same order")
     base = items
-    a_err = np.array([s.errors for s in a], float)
-    b_err = np.array([s.errors for s in b], float)
-    words = np.array([s.ref_words for s in a], float)
-    a_cerr = np.array([s.char_errors for s in a], float)
-    b_cerr = np.array([s.char_errors for s in b], float)
-    chars = np.array([s.ref_chars for s in a], float)
-    rows = []
-    for column, value, members in _slices(columns, base):
-        m = np.array(members, dtype=np.int64)
-        n_words, n_chars = words[m].sum(), chars[m].sum()
-        rng = slice_rng(options.bootstrap, (ids[i] for i in members))
+    a_err = np.fromiter((s.errors for s in a), float, len(ids))
+    b_err = np.fromiter((s.errors for s in b), float, len(ids))
+    words = np.fromiter((s.ref_words for s in a), float, len(ids))
+    a_cerr = np.fromiter((s.char_errors for s in a), float, len(ids))
+    b_cerr = np.fromiter((s.char_errors for s in b), float, len(ids))
+    chars = np.fromiter((s.ref_chars for s in a), float, len(ids))
+    groups = [(column, value, np.asarray(members, dtype=np.int64)) for column, value, members in _slices(columns, base)]
+    language_of = {}  # language code -> small integer, so a slice's languages are one np.unique
+    language_index = np.fromiter((language_of.setdefault(language_code(h.language), len(language_of)) for h in base), np.int64, len(ids))
+    language_names = list(language_of)
+    # One paired bootstrap per distinct membership (a slice holding every utterance, or the
+    # same ones as another, gets the same draws), all of them in forked workers when large.
+    tasks: dict[bytes, tuple] = {}
+    for _, _, m in groups:
+        key = m.tobytes()
+        if key in tasks:
+            continue
         numerators = np.vstack([b_err[m] - a_err[m], b_cerr[m] - a_cerr[m]])
         denominators = np.vstack([words[m], chars[m]])
         if options.cluster:
             # Resample whole clusters (speakers): a speaker's utterances share a voice and a
             # microphone, so treating them as independent makes intervals too narrow.
-            numerators, denominators = _by_cluster([base[i].slices.get(options.cluster, "") for i in members], numerators, denominators)
-        reps = ratio_replicates(numerators, denominators, options.bootstrap, rng)
+            numerators, denominators = _by_cluster([base[i].slices.get(options.cluster, "") for i in m], numerators, denominators)
+        tasks[key] = (numerators, denominators, slice_rng(options.bootstrap, (ids[i] for i in m)))
+    replicates = dict(zip(tasks, replicates_many(list(tasks.values()), options.bootstrap)))
+    rows = []
+    for column, value, m in groups:
+        members = m
+        n_words, n_chars = words[m].sum(), chars[m].sum()
+        reps = replicates[m.tobytes()]
         wer_low, wer_high = _percentile(reps[0], options.bootstrap.confidence)
         cer_low, cer_high = _percentile(reps[1], options.bootstrap.confidence)
-        languages = {language_code(base[i].language) for i in members}
+        languages = {language_names[k] for k in np.unique(language_index[m])}
         primary = "cer" if languages and languages <= NO_SPACE_LANGUAGES else "wer"
         diffs = (b_cerr[m] - a_cerr[m]) if primary == "cer" else (b_err[m] - a_err[m])
         better, worse, sign_p = _sign_test(diffs)

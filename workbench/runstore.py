@@ -2,7 +2,8 @@
 
 A run is a self-describing record: configuration, held-out identity, normalizer,
 package versions, git commit, timings and status, plus its per-utterance hypotheses
-and per-slice scores. Hypotheses are committed as they arrive, so an interrupted run
+and per-slice scores. Hypotheses are committed in batches as they arrive (one transaction
+per few thousand rows, or per few seconds of transcription), so an interrupted run
 keeps what it finished; a run only becomes `succeeded` in the same transaction that
 writes its scores, so a crash can never leave a half-written run that looks complete.
 Scores can be recomputed from stored hypotheses at any time without re-transcribing;
@@ -26,11 +27,12 @@ from typing import Iterable
 
 from .errors import RunNotFoundError, WorkspaceError
 
-__all__ = ["RunStore", "RunRecord", "StoredHypothesis", "DEFAULT_WORKSPACE", "RUN_STATUSES"]
+__all__ = ["RunStore", "RunRecord", "StoredHypothesis", "HypothesisWriter", "DEFAULT_WORKSPACE", "RUN_STATUSES"]
 
 DEFAULT_WORKSPACE = ".workbench"
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
 SCHEMA_VERSION = 2  # 2: runs.identity, versioned scorecards
+BATCH_ROWS = 5000  # hypotheses per transaction when many are stored at once
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -289,28 +291,54 @@ class RunStore:
                     return "resumed", stopped.id
             return "new", self._insert_run(db, kind, config, environment, heldout_id, heldout_size, normalizer, git_commit, identity)
 
-    def add_hypotheses(self, run_id: str, hypotheses: Iterable[StoredHypothesis]) -> int:
-        """Store (or replace) hypotheses; committed at once so they survive a crash."""
+    def add_hypotheses(self, run_id: str, hypotheses: Iterable[StoredHypothesis], batch_rows: int = BATCH_ROWS) -> int:
+        """Store (or replace) hypotheses, in transactions of `batch_rows` rows (one
+        executemany and one commit each): an interruption keeps every batch committed
+        before it, and 100,000 rows cost a few dozen commits instead of one per row or
+        one that holds them all."""
+        written = 0
+        start = None
+        batch: list[StoredHypothesis] = []
+        for h in hypotheses:
+            batch.append(h)
+            if len(batch) >= batch_rows:
+                start = self._insert_batch(run_id, batch, start)
+                written += len(batch)
+                batch = []
+        if batch or start is None:
+            self._insert_batch(run_id, batch, start)
+            written += len(batch)
+        return written
+
+    def _insert_batch(self, run_id: str, batch: list[StoredHypothesis], start: int | None) -> int:
+        """One transaction; returns the position after the batch. Positions continue from
+        the rows already stored (a resumed run appends after them)."""
         with self._transaction() as db:
-            start = db.execute("SELECT COUNT(*) FROM hypotheses WHERE run_id = ?", (run_id,)).fetchone()[0]
-            rows = [
-                (
-                    run_id,
-                    h.utterance_id,
-                    start + i,
-                    h.reference,
-                    h.hypothesis,
-                    json.dumps(dict(h.slices), sort_keys=True),
-                    json.dumps(h.extra, sort_keys=True) if h.extra is not None else None,
-                )
-                for i, h in enumerate(hypotheses)
-            ]
+            if start is None:
+                start = db.execute("SELECT COUNT(*) FROM hypotheses WHERE run_id = ?", (run_id,)).fetchone()[0]
             db.executemany(
                 "INSERT OR REPLACE INTO hypotheses (run_id, utterance_id, position, reference, hypothesis, slices, extra)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                [
+                    (
+                        run_id,
+                        h.utterance_id,
+                        start + i,
+                        h.reference,
+                        h.hypothesis,
+                        _slices_json(h.slices),
+                        json.dumps(h.extra, sort_keys=True) if h.extra is not None else None,
+                    )
+                    for i, h in enumerate(batch)
+                ],
             )
-        return len(rows)
+        return start + len(batch)
+
+    def writer(self, run_id: str, batch_rows: int = 64, max_wait_s: float = 2.0) -> "HypothesisWriter":
+        """A buffered writer for hypotheses that arrive one at a time (transcription):
+        committed every `batch_rows` rows or `max_wait_s` seconds, and whatever is pending
+        when the writer is closed, even by an exception (Ctrl-C keeps what finished)."""
+        return HypothesisWriter(self, run_id, batch_rows, max_wait_s)
 
     def finish_run(self, run_id: str, scorecards: dict[str, dict], timings: dict, summary: dict, note: str | None = None) -> None:
         """Write scores (a new scorecard version) and mark the run succeeded, atomically."""
@@ -397,15 +425,19 @@ class RunStore:
         return [_record(r) for r in rows]
 
     def hypotheses(self, run_id: str) -> list[StoredHypothesis]:
-        rows = self._db.execute(
-            "SELECT * FROM hypotheses WHERE run_id = ? ORDER BY position", (self.resolve(run_id),)
-        ).fetchall()
-        return [
-            StoredHypothesis(
-                r["utterance_id"], r["reference"], r["hypothesis"], json.loads(r["slices"]), json.loads(r["extra"]) if r["extra"] else None
-            )
-            for r in rows
-        ]
+        cursor = self._db.execute(
+            "SELECT utterance_id, reference, hypothesis, slices, extra FROM hypotheses WHERE run_id = ? ORDER BY position",
+            (self.resolve(run_id),),
+        )
+        cursor.row_factory = None  # plain tuples: 100,000 rows read without building sqlite3.Row objects
+        decoded: dict[str, dict] = {}  # a corpus has few distinct slice combinations: parse each once
+        out = []
+        for utt_id, reference, hypothesis, slices, extra in cursor:
+            parsed = decoded.get(slices)
+            if parsed is None:
+                parsed = decoded[slices] = json.loads(slices)
+            out.append(StoredHypothesis(utt_id, reference, hypothesis, dict(parsed), json.loads(extra) if extra else None))
+        return out
 
     def scores(self, run_id: str) -> dict[str, dict]:
         """Each normalizer's LATEST scorecard of a run."""
@@ -431,6 +463,39 @@ class RunStore:
             "SELECT normalizer, scorecard FROM scorecards WHERE run_id = ? AND version = ?", (self.resolve(run_id), version)
         ).fetchall()
         return {r["normalizer"]: json.loads(r["scorecard"]) for r in rows}
+
+
+def _slices_json(slices) -> str:
+    return json.dumps(dict(slices), sort_keys=True)
+
+
+class HypothesisWriter:
+    """Buffers hypotheses and stores them in batches (see `RunStore.writer`)."""
+
+    def __init__(self, store: RunStore, run_id: str, batch_rows: int, max_wait_s: float):
+        self.store, self.run_id = store, run_id
+        self.batch_rows, self.max_wait_s = max(1, batch_rows), max_wait_s
+        self.pending: list[StoredHypothesis] = []
+        self.written = 0
+        self._since = time.monotonic()
+
+    def add(self, hypothesis: StoredHypothesis) -> None:
+        if not self.pending:
+            self._since = time.monotonic()
+        self.pending.append(hypothesis)
+        if len(self.pending) >= self.batch_rows or time.monotonic() - self._since >= self.max_wait_s:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            rows, self.pending = self.pending, []
+            self.written += self.store.add_hypotheses(self.run_id, rows)
+
+    def __enter__(self) -> "HypothesisWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.flush()  # also on an exception: what finished is kept
 
 
 def _record(row: sqlite3.Row) -> RunRecord:

@@ -14,7 +14,7 @@ import numpy as np
 from jiwer.transformations import wer_default
 from rapidfuzz.distance import Levenshtein
 
-from .bootstrap import BootstrapOptions, Interval, ratio_intervals, slice_rng
+from .bootstrap import BootstrapOptions, Interval, intervals_from_replicates, replicates_many, slice_rng
 from .normalizers import Normalizer, warm_up
 from .parallel import can_fork, chunk_ranges, fork_map, usable_cpus
 
@@ -234,6 +234,11 @@ def _groups(ids: Sequence[str], slices_by_id: Mapping[str, Mapping[str, str]], s
     return groups
 
 
+def _membership(members: np.ndarray | None, n: int) -> bytes:
+    """A key equal for equal member sets (positions are ascending and distinct)."""
+    return b"all" if members is None or len(members) == n else members.tobytes()
+
+
 def aggregate_many(
     scored: Sequence[tuple[str, Sequence[UtteranceScore]]],
     slices_by_id: Mapping[str, Mapping[str, str]],
@@ -281,13 +286,21 @@ def aggregate_counts(
     errors = totals[:, :, _SUBS] + totals[:, :, _DELS] + totals[:, :, _INS]
     words, chars, char_errors = totals[:, :, _REF_WORDS], totals[:, :, _REF_CHARS], totals[:, :, _CHAR_ERRORS]
     indexes = [_PairIndex(p) for p in pairs]
+    groups = _groups(ids, slices_by_id, slice_columns)
+    # One bootstrap per distinct membership: a slice holding every utterance (one language
+    # only) or the same ones as another slice gets the same draws, hence the same interval.
+    tasks: dict[bytes, tuple] = {}
+    for _, _, pos in groups:
+        key = _membership(pos, n)
+        if key not in tasks:
+            every = slice(None) if pos is None else pos
+            tasks[key] = (np.vstack([errors[:, every], char_errors[:, every]]), np.vstack([words[:, every], chars[:, every]]),
+                          slice_rng(options, ids if pos is None else (ids[i] for i in pos)))
+    replicates = dict(zip(tasks, replicates_many(list(tasks.values()), options)))
     per_card: list[list[SliceScore]] = [[] for _ in range(m)]
-    for column, value, pos in _groups(ids, slices_by_id, slice_columns):
+    for column, value, pos in groups:
         every = slice(None) if pos is None else pos
-        rng = slice_rng(options, ids if pos is None else (ids[i] for i in pos))
-        intervals = ratio_intervals(
-            np.vstack([errors[:, every], char_errors[:, every]]), np.vstack([words[:, every], chars[:, every]]), options, rng
-        )
+        intervals = intervals_from_replicates(replicates[_membership(pos, n)], options) if n else [None] * (2 * m)
         sums = totals[:, every, :].sum(axis=1)  # (m, 8)
         wrong = (errors[:, every] > 0).sum(axis=1)
         size = n if pos is None else len(pos)

@@ -188,21 +188,23 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict]]:
 
 
 def _delimited(path: Path) -> TableStream:
-    f = _text_lines(path)
-    first_line = f.readline()
-    tab = path.suffix.lower() == ".tsv" or ("\t" in first_line and "," not in first_line)
-    f.seek(0)
-    reader = csv.reader(f, delimiter="\t" if tab else ",")
-    try:
-        header = [h.strip() for h in next(reader)]
-    except StopIteration:
-        f.close()
-        return TableStream([], iter(()))
-    return TableStream(header, _delimited_rows(f, reader, header, tab))
+    with _text_lines(path) as f:
+        first_line = f.readline()
+        tab = path.suffix.lower() == ".tsv" or ("\t" in first_line and "," not in first_line)
+        f.seek(0)
+        try:
+            header = [h.strip() for h in next(csv.reader(f, delimiter="\t" if tab else ","))]
+        except StopIteration:
+            return TableStream([], iter(()))
+    return TableStream(header, _delimited_rows(path, header, tab))
 
 
-def _delimited_rows(f, reader, header: list[str], tab: bool) -> Iterator[tuple[int, dict]]:
-    with f:
+def _delimited_rows(path: Path, header: list[str], tab: bool) -> Iterator[tuple[int, dict]]:
+    # Opened when the first row is asked for (and closed after the last), so a caller that
+    # stops at the header leaves no file open.
+    with _text_lines(path) as f:
+        reader = csv.reader(f, delimiter="\t" if tab else ",")
+        next(reader)  # the header, read above
         line = reader.line_num + 1
         for values in reader:
             start, line = line, reader.line_num + 1  # a quoted field may span several lines
@@ -227,27 +229,35 @@ def _field_count_problem(values: list[str], header: list[str], tab: bool) -> str
 
 def _parquet(path: Path) -> TableStream:
     """A Parquet file (pyarrow), read one record batch at a time. Nulls read as ""."""
+    parquet = _open_parquet(path)
+    try:
+        header = list(parquet.schema_arrow.names)
+    finally:
+        parquet.close()
+    return TableStream(header, _parquet_rows(path))
+
+
+def _open_parquet(path: Path):
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        return pq.ParquetFile(path)
     except Exception as exc:  # not Parquet, truncated footer, unreadable: one line naming the file
         raise BadInputError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
-    header = list(parquet.schema_arrow.names)
 
-    def rows() -> Iterator[tuple[int, dict]]:
-        number = 0
-        try:
-            for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
-                for record in batch.to_pylist():
-                    number += 1
-                    yield number, {k: ("" if v is None else v) for k, v in record.items()}
-        except OSError as exc:  # a damaged column chunk: the rows after it cannot be read
-            raise BadInputError(f"{path}:{number + 1}: cannot read the Parquet data from this row on ({_first_line(exc)})") from None
-        finally:
-            parquet.close()
 
-    return TableStream(header, rows())
+def _parquet_rows(path: Path) -> Iterator[tuple[int, dict]]:
+    parquet = _open_parquet(path)
+    number = 0
+    try:
+        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH):
+            for record in batch.to_pylist():
+                number += 1
+                yield number, {k: ("" if v is None else v) for k, v in record.items()}
+    except (OSError, ValueError) as exc:  # a damaged column chunk (pyarrow: ArrowIOError, ArrowInvalid)
+        raise BadInputError(f"{path}:{number + 1}: cannot read the Parquet data from this row on ({_first_line(exc)})") from None
+    finally:
+        parquet.close()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -1,4 +1,4 @@
-"""Transcribe utterances into a run, resumably: each hypothesis is stored as it is made.
+"""Transcribe utterances into a run, resumably: hypotheses are stored as they are made.
 
 Where the decoding happens is the engine's business (`workbench.engine`: this process, or
 Ray workers); storing is this module's, on the driver, whatever the engine.
@@ -98,29 +98,35 @@ def transcribe_into_run(
     if progress is not None:
         progress("transcribing", finished, total)
     outcomes = engine.decode(chunks, cancel)
+    # Each group (a chunk from a Ray worker, an utterance here) is stored as it arrives,
+    # batched only when groups come faster than four a second (GPU decoding); the writer
+    # stores what is pending when the loop ends, however it ends, so Ctrl-C keeps every
+    # finished utterance.
+    writer = store.writer(run_id)
     try:
-        for group in outcomes:
-            rows = []
-            for outcome in group:
-                if outcome.utterance_id in done:
-                    continue  # decoded again only to keep its chunk's batches; the stored one stays
-                u = by_id[outcome.utterance_id]
-                if outcome.transcript is None:
-                    # The reason alone (the Problem names the file): "truncated: header says 4.20 s, decoded 2.10 s".
-                    failed.append(Problem(u.audio.describe(), u.row, outcome.error, field="audio", utterance_id=u.id))
-                    rows.append(StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": outcome.error}))
-                    continue
-                audio_s += outcome.audio_s
-                # The prompt beside the text: the forgetting guard checks the output did not copy it.
-                signals = {**outcome.transcript.signals(), **applied.get(u.id, {}), **_reference_times(u)}
-                rows.append(StoredHypothesis(u.id, u.reference, outcome.transcript.text, dict(u.slices), signals))
-                finished += 1
-            if rows:
-                store.add_hypotheses(run_id, rows)  # one transaction per group: a chunk from a Ray worker, an utterance here
-            if progress is not None:
-                progress("transcribing", finished + len(failed), total)
-            if cancel is not None and cancel.is_set():
-                break
+        with writer:
+            for group in outcomes:
+                rows = []
+                for outcome in group:
+                    if outcome.utterance_id in done:
+                        continue  # decoded again only to keep its chunk's batches; the stored one stays
+                    u = by_id[outcome.utterance_id]
+                    if outcome.transcript is None:
+                        # The reason alone (the Problem names the file): "truncated: header says 4.20 s, decoded 2.10 s".
+                        failed.append(Problem(u.audio.describe(), u.row, outcome.error, field="audio", utterance_id=u.id))
+                        rows.append(StoredHypothesis(u.id, u.reference, "", dict(u.slices), {"error": outcome.error}))
+                        continue
+                    audio_s += outcome.audio_s
+                    # The prompt beside the text: the forgetting guard checks the output did not copy it.
+                    signals = {**outcome.transcript.signals(), **applied.get(u.id, {}), **_reference_times(u)}
+                    rows.append(StoredHypothesis(u.id, u.reference, outcome.transcript.text, dict(u.slices), signals))
+                    finished += 1
+                for row in rows:
+                    writer.add(row)
+                if progress is not None:
+                    progress("transcribing", finished + len(failed), total)
+                if cancel is not None and cancel.is_set():
+                    break
     except KeyboardInterrupt:
         raise CancelledError(f"run {run_id} interrupted: {finished} of {total} utterances kept") from None
     finally:
