@@ -128,3 +128,55 @@ def test_a_schema_1_store_is_migrated_without_losing_scores(tmp_path):
     with RunStore(tmp_path) as store:
         assert store.scores("r1") == {"auto@1": {"old": True}}
         assert store.run("r1").identity is None
+
+
+# --------------------------------------------------------------------------- batched writes
+
+
+def _many(n, start=0):
+    return (StoredHypothesis(f"u{i:05d}", f"ref {i}", f"hyp {i}", {"accent": "x"}) for i in range(start, start + n))
+
+
+def test_many_hypotheses_are_written_in_batches_and_an_interruption_keeps_the_finished_ones(tmp_path):
+    def arriving():  # the third batch never completes: the producer is interrupted
+        yield from _many(250)
+        raise KeyboardInterrupt
+
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("score", {}, {})
+        with pytest.raises(KeyboardInterrupt):
+            store.add_hypotheses(run, arriving(), batch_rows=100)
+        kept = store.hypotheses(run)
+        assert [h.utterance_id for h in kept] == [f"u{i:05d}" for i in range(200)]
+        # The rest arrives later (a resumed run): positions continue after what was kept.
+        assert store.add_hypotheses(run, _many(300, 200), batch_rows=100) == 300
+        assert [h.utterance_id for h in store.hypotheses(run)] == [f"u{i:05d}" for i in range(500)]
+
+
+def test_the_buffered_writer_stores_what_is_pending_when_the_work_stops(tmp_path):
+    with RunStore(tmp_path) as store:
+        run = store.begin_run("bench", {}, {})
+        with pytest.raises(KeyboardInterrupt):
+            with store.writer(run, batch_rows=64, max_wait_s=3600) as writer:
+                for i, h in enumerate(_many(150)):
+                    writer.add(h)
+                    if i == 69:
+                        # one batch committed, six rows pending: not yet visible to readers
+                        with RunStore(tmp_path, read_only=True) as reader:
+                            assert len(reader.hypotheses(run)) == 64
+                    if i == 99:
+                        raise KeyboardInterrupt
+        assert len(store.hypotheses(run)) == 100
+
+
+def test_a_killed_writer_loses_at_most_its_pending_batch(tmp_path):
+    code = (
+        "import os; from workbench.runstore import RunStore, StoredHypothesis;"
+        f"s = RunStore({str(tmp_path)!r}); r = s.begin_run('bench', {{}}, {{}}); print(r, flush=True);"
+        "w = s.writer(r, batch_rows=50, max_wait_s=3600)\n"
+        "for i in range(120): w.add(StoredHypothesis(f'u{i}', 'x', 'x', {}))\n"
+        "os._exit(9)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    with RunStore(tmp_path) as store:
+        assert len(store.hypotheses(out.stdout.strip())) == 100  # two batches of 50; 20 were pending

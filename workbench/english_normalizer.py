@@ -104,6 +104,9 @@ def fast_english(whisper_normalizer) -> Callable[[str], str]:
     digit_commas, periods = re.compile(r"(\d),(\d)"), re.compile(r"\.([^0-9]|$)")
     symbols, percent, spaces = re.compile(r"[.$¢€£]([^0-9])"), re.compile(r"([^0-9])%"), re.compile(r"\s+")
     table = _SymbolTable(".%$¢€£", basic.ADDITIONAL_DIACRITICS)
+    # Every match of Whisper's filler pattern contains one of these (hmm, mm, mmm: "mm";
+    # mhm: "mh"; uh; um); for another pattern, no shortcut.
+    fillers = ("mm", "mh", "uh", "um") if w.ignore_patterns == r"\b(hmm|mm|mhm|mmm|uh|um)\b" else ("",)
     numbers, spellings = w.standardize_numbers, w.standardize_spellings
     number_words = frozenset(numbers.words) - {"and"}
 
@@ -121,7 +124,8 @@ def fast_english(whisper_normalizer) -> Callable[[str], str]:
             s = brackets.sub("", s)  # remove words between brackets
         if "(" in s:
             s = parentheses.sub("", s)  # remove words between parenthesis
-        s = ignore.sub("", s)
+        if any(f in s for f in fillers):
+            s = ignore.sub("", s)
         if "'" in s:
             s = apostrophe.sub("'", s)  # when there's a space before an apostrophe
         for pattern, replacement, literal in replacers:
@@ -134,7 +138,8 @@ def fast_english(whisper_normalizer) -> Callable[[str], str]:
         s = unicodedata.normalize("NFKD", s).translate(table)  # keep numeric symbols
         s = standardize_numbers(s)
         s = spellings(s)
-        s = symbols.sub(r" \1", s)  # prefix/suffix symbols not preceded/followed by numbers
+        if "." in s or "$" in s or "¢" in s or "€" in s or "£" in s:
+            s = symbols.sub(r" \1", s)  # prefix/suffix symbols not preceded/followed by numbers
         if "%" in s:
             s = percent.sub(r"\1 ", s)
         return spaces.sub(" ", s)  # replace any successive whitespaces with a space

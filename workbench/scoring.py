@@ -6,6 +6,7 @@ totals and their bootstrap intervals) is derived from those per-utterance counts
 rescoring a slice, or drawing 1,000 bootstrap resamples, never re-aligns anything.
 """
 
+from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
 from typing import Mapping, Protocol, Sequence
 
@@ -36,7 +37,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UtteranceScore:
     """Alignment counts of one utterance under one normalizer."""
 
@@ -170,11 +171,38 @@ def align_counts(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[
     return counts, pairs
 
 
-def _scores(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str], counts: np.ndarray, pairs) -> list[UtteranceScore]:
+def _scores(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str], counts, pairs) -> list[UtteranceScore]:
     return [
         UtteranceScore(utt_id, references[i], hypotheses[i], *map(int, counts[i]), pairs[i])
         for i, utt_id in enumerate(ids)
     ]
+
+
+class UtteranceScores(SequenceABC):
+    """Per-utterance scores built when first read: a scorecard made only for its totals
+    (the raw one beside the normalized) never pays for 100,000 objects."""
+
+    def __init__(self, ids, references, hypotheses, counts: np.ndarray, pairs):
+        self._parts = (ids, references, hypotheses, counts, pairs)
+        self._built: list[UtteranceScore] | None = None
+
+    def _items(self) -> list[UtteranceScore]:
+        if self._built is None:
+            ids, references, hypotheses, counts, pairs = self._parts
+            self._built = _scores(ids, references, hypotheses, counts.tolist(), pairs)
+        return self._built
+
+    def __len__(self) -> int:
+        return len(self._parts[0])
+
+    def __getitem__(self, index):
+        return self._items()[index]
+
+    def __iter__(self):
+        return iter(self._items())
+
+    def __eq__(self, other) -> bool:
+        return list(self) == list(other) if isinstance(other, (list, tuple, SequenceABC)) else NotImplemented
 
 
 def align(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str]) -> list[UtteranceScore]:
@@ -390,7 +418,7 @@ def score_many(
     normalizers: Sequence[Normalizer],
     slice_columns: Sequence[str],
     options: BootstrapOptions = BootstrapOptions(),
-) -> list[tuple[Scorecard, list[UtteranceScore]]]:
+) -> list[tuple[Scorecard, Sequence[UtteranceScore]]]:
     """Normalize and align once per normalizer, then aggregate all of them together.
     A missing hypothesis scores as an empty one (every reference word deleted).
 
@@ -415,7 +443,7 @@ def score_many(
         results.append((refs, hyps, counts, pairs))
     cards = aggregate_counts(names, ids, np.stack([r[2] for r in results]) if results else np.zeros((0, n, len(COUNT_FIELDS)), np.int64),
                              [r[3] for r in results], {u.id: u.slices for u in utterances}, slice_columns, options)
-    return [(card, _scores(ids, refs, hyps, counts.tolist(), pairs)) for card, (refs, hyps, counts, pairs) in zip(cards, results)]
+    return [(card, UtteranceScores(ids, refs, hyps, counts, pairs)) for card, (refs, hyps, counts, pairs) in zip(cards, results)]
 
 
 def score(
@@ -427,7 +455,7 @@ def score(
 ) -> tuple[Scorecard, list[UtteranceScore]]:
     """One normalizer's scorecard and per-utterance scores."""
     ((card, per_utterance),) = score_many(utterances, hypotheses, [normalizer], slice_columns, options)
-    return card, per_utterance
+    return card, list(per_utterance)
 
 
 # ---------------------------------------------------------------- (de)serialization

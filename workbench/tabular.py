@@ -2,9 +2,9 @@
 
 Files are read STREAMING: `stream_table` yields one row at a time (Parquet: one record
 batch at a time), so a 100,000-row manifest is never held as text, parsed rows and a
-table at once. Before the first row, a UTF-8 file is checked in 1 MiB blocks, so a file
-saved in another encoding is refused up front, with the line and byte offset of the
-first bad byte, as `read_text` would.
+table at once. Before the first row, the file is checked to be UTF-8, so a file
+saved in another encoding is refused up front (in 256 KiB blocks), with the line and
+byte offset of the first bad byte, as `read_text` would.
 
 A row that cannot be parsed does not stop the file: it comes back as a row carrying a
 `__problem__` reason and its line number, so the caller can exclude and report it, and
@@ -32,7 +32,7 @@ RAW = "__raw__"  # in such a row: the line (JSONL) or the list of fields (CSV/TS
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt") + JSONL_SUFFIXES + PARQUET_SUFFIXES
-_BLOCK = 1 << 20  # bytes per read of the UTF-8 check
+_BLOCK = 1 << 18  # bytes per read of the UTF-8 check
 _PARQUET_BATCH = 4096  # Parquet records per batch: a few MB of Python rows at a time
 
 
@@ -131,12 +131,12 @@ def check_utf8(path: Path) -> None:
                 if block and exc.end == len(data) and exc.reason == "unexpected end of data":
                     good = exc.start  # a character cut by the block's end: decode it with the next block
                 else:
-                    where = line + data[: exc.start].count(b"\n")
+                    where = line + data.count(b"\n", 0, exc.start)
                     raise BadInputError(
                         f"{path}:{where}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {offset + exc.start}); "
                         "save the file as UTF-8"
                     ) from None
-            line += data[:good].count(b"\n")
+            line += data.count(b"\n", 0, good)
             offset += good
             carry = data[good:]
             if not block:
