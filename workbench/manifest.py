@@ -22,6 +22,7 @@ the other rows load.
 """
 
 import os
+import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -402,8 +403,20 @@ def _audio_source(value, base_dir: Path) -> AudioSource | None:
     if not isinstance(value, str) or not value.strip():
         return None
     value = value.strip()
-    path = Path(value) if os.path.isabs(value) else base_dir / value
-    return AudioSource(path=str(path), label=value)
+    return AudioSource(path=_joined(base_dir, value), label=value)
+
+
+_PLAIN_RELATIVE = re.compile(r"[^/\x00]+(?:/[^/\x00]+)*")
+
+
+def _joined(base_dir: Path, value: str) -> str:
+    """`str(base_dir / value)` (or `value` when absolute), without building a Path for the
+    common case: a relative path with no "." part, doubled or trailing slash, which
+    pathlib would join unchanged."""
+    if os.sep == "/" and _PLAIN_RELATIVE.fullmatch(value) and "." not in value.split("/"):
+        base = str(base_dir)
+        return (base if base.endswith("/") else base + "/") + value
+    return str(Path(value) if os.path.isabs(value) else base_dir / value)
 
 
 # From this many clips on, audio is checked in forked worker processes (see workbench.parallel).

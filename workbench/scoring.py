@@ -173,7 +173,7 @@ def align_counts(references: Sequence[str], hypotheses: Sequence[str]) -> tuple[
 
 def _scores(ids: Sequence[str], references: Sequence[str], hypotheses: Sequence[str], counts, pairs) -> list[UtteranceScore]:
     return [
-        UtteranceScore(utt_id, references[i], hypotheses[i], *map(int, counts[i]), pairs[i])
+        UtteranceScore(utt_id, references[i], hypotheses[i], *counts[i], pairs[i])
         for i, utt_id in enumerate(ids)
     ]
 
@@ -222,15 +222,11 @@ class _PairIndex:
     occurrence of a pair is its first index among the slice's occurrences)."""
 
     def __init__(self, pairs: Sequence[tuple]):
-        codes: dict[tuple[str, str], int] = {}
-        code_of, owner = [], []
-        for i, utterance_pairs in enumerate(pairs):
-            for pair in utterance_pairs:
-                code_of.append(codes.setdefault(pair, len(codes)))
-                owner.append(i)
-        self.pairs = list(codes)
-        self.code = np.asarray(code_of, dtype=np.int64)
-        self.owner = np.asarray(owner, dtype=np.int64)
+        flat = [pair for utterance_pairs in pairs for pair in utterance_pairs]
+        self.pairs = list(dict.fromkeys(flat))  # in order of first appearance
+        code_of = {pair: k for k, pair in enumerate(self.pairs)}
+        self.code = np.fromiter(map(code_of.__getitem__, flat), dtype=np.int64, count=len(flat))
+        self.owner = np.repeat(np.arange(len(pairs), dtype=np.int64), np.fromiter(map(len, pairs), dtype=np.int64, count=len(pairs)))
 
     def top(self, members: np.ndarray | None, n: int, size: int) -> tuple[Confusion, ...]:
         """The n most frequent pairs among utterances `members` (ascending; None = all)."""
