@@ -33,7 +33,7 @@ JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt") + JSONL_SUFFIXES + PARQUET_SUFFIXES
 _BLOCK = 1 << 18  # bytes per read of the UTF-8 check
-_PARQUET_BATCH = 4096  # Parquet records per batch: a few MB of Python rows at a time
+_PARQUET_BATCH = 1024  # Parquet records per batch: about 1 MB of Python rows at a time
 
 
 @dataclass(frozen=True)
