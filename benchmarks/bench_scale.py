@@ -11,7 +11,10 @@ subprocess, with the default 1,000 bootstrap resamples, the `auto` normalizer an
 default slices (accent: 8 values, language: 1; speaker has too many values to be one).
 It reports, per size:
 
-* wall time of the whole command (start of the interpreter to exit);
+* wall time of the whole command (start of the interpreter to exit), and its CPU time
+  (user + system, of the command and the worker processes it waited for): on a shared
+  machine the CPU time says what the work costs when the wall time says how busy the
+  machine was (the 1-minute load average is printed beside it);
 * peak memory: the largest resident set of the command and of the processes it waited
   for (``os.wait4``'s ``ru_maxrss``, what ``/usr/bin/time -v`` prints);
 * the workbench's own split (`timings.load_s`, `timings.score_s` from its JSON report).
@@ -178,6 +181,7 @@ def run_score(tree: Path, manifest: Path, hyps: Path, workspace: Path, resamples
     overall = normalized.get("overall") or {}
     return {
         "wall_s": wall,
+        "cpu_s": usage.ru_utime + usage.ru_stime,  # the command and the workers it waited for
         "peak_mb": usage.ru_maxrss / 1024,
         "load_s": data["timings"]["load_s"],
         "score_s": data["timings"]["score_s"],
@@ -234,7 +238,8 @@ def main(argv=None) -> int:
 def _print_row(entry) -> None:
     label, _, r = entry
     ci = r["wer_ci"] or {}
-    print(f"{label:>16}: wall {r['wall_s']:7.1f} s  peak {r['peak_mb']:7.0f} MB  (load {r['load_s']:.1f} s, score {r['score_s']:.1f} s)  "
+    print(f"{label:>16}: wall {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s  peak {r['peak_mb']:7.0f} MB  "
+          f"(load {r['load_s']:.1f} s, score {r['score_s']:.1f} s; load average {os.getloadavg()[0]:.1f})  "
           f"WER {100 * (r['wer'] or 0):.2f}% [{100 * ci.get('low', 0):.2f}, {100 * ci.get('high', 0):.2f}], "
           f"{r['slices']} slices, {r['utterances']:,} scored", flush=True)
 

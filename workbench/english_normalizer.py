@@ -13,10 +13,14 @@ cannot change the text:
   (`won't`, `'s been`, `(`, `,`) is skipped when the text does not contain it;
 - symbols and diacritics are mapped by `str.translate` with a table filled, one
   character at a time, by Whisper's own rule (the rule depends on the character alone);
-- the number normalizer is skipped when the text has no digit, no "half" and no number
-  word other than "and" (its vocabulary is read from Whisper's object): every word of
-  such a text passes its state machine unchanged, so the result is the words joined by
-  single spaces. Anything else goes through Whisper's number normalizer itself.
+- in a text with no digit and no "half", the number normalizer's preprocessing changes
+  nothing, and a word outside its number vocabulary (read from Whisper's object) passes
+  its word-by-word state machine unchanged and leaves the machine reset (no value, no
+  prefix, nothing to skip: every branch that carries state on looks ahead to a number
+  word). So only the runs of number words are sent through Whisper's own
+  `process_words`, each as a sentence of its own, and a text without any (other than
+  "and") is just its words joined by single spaces. Anything else goes through
+  Whisper's number normalizer itself.
 
 Those shortcuts are exact for the Whisper source they were written against. The source
 of every function they stand in for is hashed at start-up, and when any of them differs
@@ -108,14 +112,33 @@ def fast_english(whisper_normalizer) -> Callable[[str], str]:
     # mhm: "mh"; uh; um); for another pattern, no shortcut.
     fillers = ("mm", "mh", "uh", "um") if w.ignore_patterns == r"\b(hmm|mm|mhm|mmm|uh|um)\b" else ("",)
     numbers, spellings = w.standardize_numbers, w.standardize_spellings
-    number_words = frozenset(numbers.words) - {"and"}
+    vocabulary = frozenset(numbers.words)
+    number_words = vocabulary - {"and"}
+    process_words, postprocess = numbers.process_words, numbers.postprocess
 
     def standardize_numbers(s: str) -> str:
-        if _DIGIT.search(s) is None and "half" not in s:
-            words = s.split()
-            if number_words.isdisjoint(words):
-                return " ".join(words)
-        return numbers(s)
+        if _DIGIT.search(s) is not None or "half" in s:
+            return numbers(s)
+        # No digit and no "half": Whisper's preprocessing changes nothing but blank text,
+        # and every word outside its number vocabulary passes its state machine unchanged
+        # and leaves it reset, so each run of number words between such words is processed
+        # on its own, as a sentence of its own would be.
+        words = s.split()
+        if number_words.isdisjoint(words):
+            return " ".join(words)
+        out: list[str] = []
+        run: list[str] = []
+        for word in words:
+            if word in vocabulary:
+                run.append(word)
+                continue
+            if run:
+                out.extend(x for x in process_words(run) if x is not None)
+                run = []
+            out.append(word)
+        if run:
+            out.extend(x for x in process_words(run) if x is not None)
+        return postprocess(" ".join(out))
 
     def normalize(s: str) -> str:
         # Whisper's EnglishTextNormalizer.__call__, step by step.
