@@ -15,6 +15,7 @@ random bytes into noise.
 import io
 import os
 import re
+import stat
 import struct
 import warnings
 from dataclasses import asdict, dataclass
@@ -99,11 +100,13 @@ def _fail(source: AudioSource, reason: str) -> AudioDecodeError:
 def _check_present(source: AudioSource) -> None:
     """The same clear message for a missing or empty file, whichever reader comes next."""
     if source.path is not None:
-        if not os.path.exists(source.path):
-            raise _fail(source, "file not found")
-        if os.path.isdir(source.path):
+        try:
+            st = os.stat(source.path)  # one call answers all three (probing 100k clips calls this 100k times)
+        except (OSError, ValueError):
+            raise _fail(source, "file not found") from None
+        if stat.S_ISDIR(st.st_mode):
             raise _fail(source, "is a folder, not an audio file")
-        if os.path.getsize(source.path) == 0:
+        if st.st_size == 0:
             raise _fail(source, "file is empty (0 bytes)")
     elif not source.data:
         raise _fail(source, "audio is empty (0 bytes)")
@@ -378,7 +381,10 @@ def probe(source: AudioSource) -> AudioInfo:
     if fmt is None:
         raise _not_audio(source, head)
     try:
-        info = soundfile.info(_open(source))
+        # The header's frames, rate and channels: what soundfile.info() reads, without the
+        # format names and log it also builds (a quarter of the time of probing a clip).
+        with soundfile.SoundFile(_open(source)) as info:
+            pass
     except Exception:
         samples, rate = _decode(source)
         return AudioInfo(len(samples) / rate, rate, samples.shape[1])

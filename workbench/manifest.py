@@ -371,7 +371,7 @@ def _reference_file(row: dict, columns: dict, transcript: str, base_dir: Path) -
         value = row.get(columns["reference_file"], "")
         if isinstance(value, str) and value.strip():
             return value.strip()
-    if transcript and not any(ch.isspace() for ch in transcript):
+    if transcript and " " not in transcript and _SPACE.search(transcript) is None:
         suffix = Path(transcript).suffix.lower()
         if suffix in REFERENCE_SUFFIXES[:-1] or (suffix == ".txt" and _resolve(transcript, base_dir).is_file()):
             return transcript
@@ -406,6 +406,7 @@ def _audio_source(value, base_dir: Path) -> AudioSource | None:
     return AudioSource(path=_joined(base_dir, value), label=value)
 
 
+_SPACE = re.compile(r"\s")  # what str.isspace() calls a space
 _PLAIN_RELATIVE = re.compile(r"[^/\x00]+(?:/[^/\x00]+)*")
 
 

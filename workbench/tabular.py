@@ -208,8 +208,8 @@ def _delimited_rows(path: Path, header: list[str], tab: bool) -> Iterator[tuple[
         line = reader.line_num + 1
         for values in reader:
             start, line = line, reader.line_num + 1  # a quoted field may span several lines
-            if not any(v.strip() for v in values):
-                continue
+            if not (values and values[0].strip()) and not "".join(values).strip():
+                continue  # a blank line (or only separators)
             if len(values) != len(header):
                 yield start, {PROBLEM: _field_count_problem(values, header, tab), RAW: values}
                 continue
