@@ -174,8 +174,8 @@ def run_score(tree: Path, manifest: Path, hyps: Path, workspace: Path, resamples
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 3):
-        sys.stderr.write(output.decode("utf-8", "replace")[-3000:])
-        raise SystemExit(f"workbench score failed with exit code {process.returncode}")
+        last = output.decode("utf-8", "replace").strip().splitlines()[-1:] or ["?"]
+        return {"failed": f"exit code {process.returncode}: {last[0][:200]}", "wall_s": wall}
     data = json.loads(report.read_text())
     normalized = data.get("scores", {}).get("normalized") or {}
     overall = normalized.get("overall") or {}
@@ -222,7 +222,9 @@ def main(argv=None) -> int:
             result = run_score(tree, manifest, hyps, root / f"pws{n}", args.resamples)
             results.append((f"{n:,} Parquet", n, result))
             _print_row(results[-1])
-    csv_rows = [r for r in results if r[0].endswith("CSV")]
+    csv_rows = [r for r in results if r[0].endswith("CSV") and "failed" not in r[2]]
+    if not csv_rows:
+        return 1
     if len(csv_rows) >= 2:
         (_, n0, a), (_, n1, b) = csv_rows[0], csv_rows[-1]
         growth = (b["wall_s"] / a["wall_s"]) / (n1 / n0)
@@ -237,6 +239,9 @@ def main(argv=None) -> int:
 
 def _print_row(entry) -> None:
     label, _, r = entry
+    if "failed" in r:
+        print(f"{label:>16}: FAILED ({r['failed']})", flush=True)
+        return
     ci = r["wer_ci"] or {}
     print(f"{label:>16}: wall {r['wall_s']:7.1f} s  cpu {r['cpu_s']:7.1f} s  peak {r['peak_mb']:7.0f} MB  "
           f"(load {r['load_s']:.1f} s, score {r['score_s']:.1f} s; load average {os.getloadavg()[0]:.1f})  "
