@@ -238,5 +238,5 @@ def normalize_many(normalizer: Normalizer, texts: list[str], languages: list[str
         return _normalize_distinct(normalizer, texts, languages)
     warm_up([normalizer])
     workers = min(usable_cpus(), 8)
-    parts = fork_map(_normalize_range, (normalizer, list(texts), list(languages)), chunk_ranges(len(texts), workers), workers)
+    parts = fork_map(_normalize_range, (normalizer, list(texts), list(languages)), chunk_ranges(len(texts), 4 * workers), workers)
     return [t for part in parts for t in part]

@@ -427,7 +427,8 @@ def score_many(
     n = len(ids)
     if n >= PARALLEL_MIN_UTTERANCES and can_fork():
         warm_up(normalizers)  # loaded once here, inherited by every worker
-        parts = list(fork_map(_normalize_and_align, shared, chunk_ranges(n, usable_cpus()), usable_cpus()))
+        # a few chunks per worker, handed out as workers free up: a busy core does not hold the rest back
+        parts = list(fork_map(_normalize_and_align, shared, chunk_ranges(n, 4 * usable_cpus()), usable_cpus()))
     else:
         parts = [_normalize_and_align(shared, 0, n)]
     results = []
