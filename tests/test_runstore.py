@@ -157,13 +157,13 @@ def test_the_buffered_writer_stores_what_is_pending_when_the_work_stops(tmp_path
     with RunStore(tmp_path) as store:
         run = store.begin_run("bench", {}, {})
         with pytest.raises(KeyboardInterrupt):
-            with store.writer(run, batch_rows=64, max_wait_s=3600) as writer:
+            with store.writer(run, batch_rows=64, min_interval_s=3600) as writer:
                 for i, h in enumerate(_many(150)):
                     writer.add(h)
                     if i == 69:
-                        # one batch committed, six rows pending: not yet visible to readers
+                        # the first row at once, then a batch of 64: five rows pending, not yet visible
                         with RunStore(tmp_path, read_only=True) as reader:
-                            assert len(reader.hypotheses(run)) == 64
+                            assert len(reader.hypotheses(run)) == 65
                     if i == 99:
                         raise KeyboardInterrupt
         assert len(store.hypotheses(run)) == 100
@@ -173,10 +173,10 @@ def test_a_killed_writer_loses_at_most_its_pending_batch(tmp_path):
     code = (
         "import os; from workbench.runstore import RunStore, StoredHypothesis;"
         f"s = RunStore({str(tmp_path)!r}); r = s.begin_run('bench', {{}}, {{}}); print(r, flush=True);"
-        "w = s.writer(r, batch_rows=50, max_wait_s=3600)\n"
+        "w = s.writer(r, batch_rows=50, min_interval_s=3600)\n"
         "for i in range(120): w.add(StoredHypothesis(f'u{i}', 'x', 'x', {}))\n"
         "os._exit(9)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     with RunStore(tmp_path) as store:
-        assert len(store.hypotheses(out.stdout.strip())) == 100  # two batches of 50; 20 were pending
+        assert len(store.hypotheses(out.stdout.strip())) == 101  # the first row, two batches of 50; 19 were pending

@@ -3,8 +3,8 @@
 A run is a self-describing record: configuration, held-out identity, normalizer,
 package versions, git commit, timings and status, plus its per-utterance hypotheses
 and per-slice scores. Hypotheses are committed in batches as they arrive (one transaction
-per few thousand rows, or per few seconds of transcription), so an interrupted run
-keeps what it finished; a run only becomes `succeeded` in the same transaction that
+per few thousand rows of a scored file; during transcription each as it is made, or a
+few batches a second when decoding is fast), so an interrupted run keeps what it finished; a run only becomes `succeeded` in the same transaction that
 writes its scores, so a crash can never leave a half-written run that looks complete.
 Scores can be recomputed from stored hypotheses at any time without re-transcribing;
 a rescore adds a scorecard VERSION and never overwrites what was stored.
@@ -334,11 +334,14 @@ class RunStore:
             )
         return start + len(batch)
 
-    def writer(self, run_id: str, batch_rows: int = 64, max_wait_s: float = 2.0) -> "HypothesisWriter":
-        """A buffered writer for hypotheses that arrive one at a time (transcription):
-        committed every `batch_rows` rows or `max_wait_s` seconds, and whatever is pending
-        when the writer is closed, even by an exception (Ctrl-C keeps what finished)."""
-        return HypothesisWriter(self, run_id, batch_rows, max_wait_s)
+    def writer(self, run_id: str, batch_rows: int = 256, min_interval_s: float = 0.25) -> "HypothesisWriter":
+        """A writer for hypotheses that arrive one at a time (transcription). A row is
+        committed as it arrives unless the last commit was under `min_interval_s` ago;
+        then it waits for the next commit (at most `batch_rows` rows wait). So slow
+        decoding stores each utterance as it is made, and fast (GPU) decoding stores a
+        batch a few times a second instead of one transaction per utterance. Closing the
+        writer, even by an exception (Ctrl-C), stores what is pending."""
+        return HypothesisWriter(self, run_id, batch_rows, min_interval_s)
 
     def finish_run(self, run_id: str, scorecards: dict[str, dict], timings: dict, summary: dict, note: str | None = None) -> None:
         """Write scores (a new scorecard version) and mark the run succeeded, atomically."""
@@ -472,24 +475,27 @@ def _slices_json(slices) -> str:
 class HypothesisWriter:
     """Buffers hypotheses and stores them in batches (see `RunStore.writer`)."""
 
-    def __init__(self, store: RunStore, run_id: str, batch_rows: int, max_wait_s: float):
+    def __init__(self, store: RunStore, run_id: str, batch_rows: int, min_interval_s: float):
         self.store, self.run_id = store, run_id
-        self.batch_rows, self.max_wait_s = max(1, batch_rows), max_wait_s
+        self.batch_rows, self.min_interval_s = max(1, batch_rows), min_interval_s
         self.pending: list[StoredHypothesis] = []
         self.written = 0
-        self._since = time.monotonic()
+        self._committed = float("-inf")  # when the last batch was committed (monotonic)
 
     def add(self, hypothesis: StoredHypothesis) -> None:
-        if not self.pending:
-            self._since = time.monotonic()
-        self.pending.append(hypothesis)
-        if len(self.pending) >= self.batch_rows or time.monotonic() - self._since >= self.max_wait_s:
+        self.extend((hypothesis,))
+
+    def extend(self, hypotheses) -> None:
+        """Add several (a chunk decoded together): stored together, by the same rule."""
+        self.pending.extend(hypotheses)
+        if self.pending and (len(self.pending) >= self.batch_rows or time.monotonic() - self._committed >= self.min_interval_s):
             self.flush()
 
     def flush(self) -> None:
         if self.pending:
             rows, self.pending = self.pending, []
             self.written += self.store.add_hypotheses(self.run_id, rows)
+            self._committed = time.monotonic()
 
     def __enter__(self) -> "HypothesisWriter":
         return self

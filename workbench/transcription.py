@@ -121,8 +121,9 @@ def transcribe_into_run(
                     signals = {**outcome.transcript.signals(), **applied.get(u.id, {}), **_reference_times(u)}
                     rows.append(StoredHypothesis(u.id, u.reference, outcome.transcript.text, dict(u.slices), signals))
                     finished += 1
-                for row in rows:
-                    writer.add(row)
+                writer.extend(rows)
+                if finished + len(failed) >= total:
+                    writer.flush()  # the last ones: stored before progress says "done"
                 if progress is not None:
                     progress("transcribing", finished + len(failed), total)
                 if cancel is not None and cancel.is_set():
