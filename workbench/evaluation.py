@@ -28,7 +28,9 @@ class EvaluationOptions:
 class Evaluation:
     normalized: Scorecard
     raw: Scorecard
-    per_utterance: tuple[UtteranceScore, ...]  # under the normalized scorer
+    # under the normalized scorer; built when first read (a `score` of 100,000 utterances
+    # that only reports slices never builds them)
+    per_utterance: Sequence[UtteranceScore]
     options: EvaluationOptions
 
 
@@ -56,7 +58,7 @@ def evaluate(utterances: Sequence[Scorable], hypotheses: Mapping[str, str], opti
     (normalized, per_utterance), (raw, _) = score_many(
         utterances, hypotheses, [normalizer, get_normalizer("raw")], options.slice_columns, options.bootstrap
     )
-    return Evaluation(normalized, raw, tuple(per_utterance), options)
+    return Evaluation(normalized, raw, per_utterance, options)
 
 
 def check_thresholds(card: Scorecard, thresholds: Thresholds) -> list[str]:

@@ -316,6 +316,18 @@ class RunStore:
         with self._transaction() as db:
             if start is None:
                 start = db.execute("SELECT COUNT(*) FROM hypotheses WHERE run_id = ?", (run_id,)).fetchone()[0]
+            encoded: dict[tuple, str] = {}  # a corpus has few distinct slice combinations: encode each once
+
+            def slices_json(slices) -> str:
+                try:
+                    key = tuple(slices.items())
+                    text = encoded.get(key)
+                except TypeError:  # a value that cannot be a key (a list): encoded each time
+                    return json.dumps(dict(slices), sort_keys=True)
+                if text is None:
+                    text = encoded[key] = json.dumps(dict(slices), sort_keys=True)
+                return text
+
             db.executemany(
                 "INSERT OR REPLACE INTO hypotheses (run_id, utterance_id, position, reference, hypothesis, slices, extra)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -326,7 +338,7 @@ class RunStore:
                         start + i,
                         h.reference,
                         h.hypothesis,
-                        _slices_json(h.slices),
+                        slices_json(h.slices),
                         json.dumps(h.extra, sort_keys=True) if h.extra is not None else None,
                     )
                     for i, h in enumerate(batch)
@@ -466,10 +478,6 @@ class RunStore:
             "SELECT normalizer, scorecard FROM scorecards WHERE run_id = ? AND version = ?", (self.resolve(run_id), version)
         ).fetchall()
         return {r["normalizer"]: json.loads(r["scorecard"]) for r in rows}
-
-
-def _slices_json(slices) -> str:
-    return json.dumps(dict(slices), sort_keys=True)
 
 
 class HypothesisWriter:

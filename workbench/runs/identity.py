@@ -49,9 +49,21 @@ def _audio_stamp(audio) -> str:
 def rows_fingerprint(utterances: Sequence) -> str:
     """A content hash of the manifest rows used, in order: id, reference, slices, audio."""
     digest = hashlib.sha256()
+    encoded: dict[tuple, str] = {}  # few distinct slice combinations: each encoded once
+    text = json.JSONEncoder(ensure_ascii=False).encode  # a string alone: what json.dumps writes for it
     for u in utterances:
         audio = _audio_stamp(u.audio) if hasattr(u, "audio") else ""
-        line = json.dumps([u.id, u.reference, dict(u.slices), audio], sort_keys=True, ensure_ascii=False)
+        try:
+            key = tuple(u.slices.items())
+            slices = encoded.get(key)
+        except TypeError:  # a value that cannot be a key (a list): encoded each time
+            key, slices = None, None
+        if slices is None:
+            slices = json.dumps(dict(u.slices), sort_keys=True, ensure_ascii=False)
+            if key is not None:
+                encoded[key] = slices
+        # = json.dumps([id, reference, slices, audio], sort_keys=True, ensure_ascii=False)
+        line = f"[{text(u.id)}, {text(u.reference)}, {slices}, {text(audio)}]"
         digest.update(line.encode("utf-8"))
         digest.update(b"\n")
     return "sha256:" + digest.hexdigest()
