@@ -904,6 +904,9 @@ def cmd_train(args) -> int:
           f"{result.device} ({result.precision}); best validation WER "
           f"{'n/a' if result.best_validation_wer is None else f'{result.best_validation_wer:.1f}%'}")
     print(f"model: {result.model_dir}\nctranslate2: {result.ct2_dir}\nscore it: workbench bench --data {data} --model {result.ct2_dir}")
+    if result.forms:
+        print(f"shipped forms: {', '.join(result.forms.values())}\nmodel card: README.md in each folder\n"
+              f"check them against the model as trained: workbench parity --forms '' --data {data} --model {args.out}")
     return ExitCode.OK
 
 

@@ -20,6 +20,7 @@ is also under the `workbench` key as numbers. Built with huggingface_hub's `Mode
 `ModelCardData` and `EvalResult`; written atomically.
 """
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -104,8 +105,6 @@ def card_metadata(path) -> dict:
 
 
 def _read_json(path: Path) -> dict | None:
-    import json
-
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -168,7 +167,8 @@ def _facts(out: Path, record: dict, result: dict, evaluation: CardEvaluation | N
         facts["languages"] = facts["languages"] or facts["evaluation"]["languages"]
         if facts["evaluation"]["commit"]:
             facts["commit"] = facts["commit"] or facts["evaluation"]["commit"]
-    return facts
+    # Plain JSON types only (tuples become lists): the card's YAML must load with safe_load.
+    return json.loads(json.dumps(facts, default=str))
 
 
 def _leakage(record: dict) -> str:
