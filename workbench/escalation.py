@@ -304,7 +304,10 @@ def parity_lines(parity: dict) -> list[str]:
     lines = [f"deployment parity against the model as trained ({Path(parity['reference']['model']).name}, "
              f"{parity['reference']['backend']} {parity['reference_compute_type'] or ''}):"]
     for f in parity["forms"]:
-        overall = next(s for s in f["slices"] if s["key"] == "overall")
+        overall = next((s for s in f["slices"] if s["key"] == "overall"), None)
+        if overall is None:  # nothing to score: no speech clip both decoded
+            lines.append(f"  {f['form']:<12} {f['compute_type'] or '':<13} {f['identical']}/{f['transcripts']} transcripts identical")
+            continue
         rise = overall["wer"] - overall["baseline_wer"]
         interval = (f" [{overall['change_low']:+.1f}, {overall['change_high']:+.1f}]"
                     if overall["change_low"] is not None else " (no interval)")
