@@ -160,3 +160,19 @@ def test_a_form_that_is_not_a_form_is_refused_in_one_line(tmp_path, capsys):
     code = main(["parity", "--model", "tiny.en", "--forms", "merged", "--workspace", str(tmp_path / "ws")])
     assert code == ExitCode.BAD_INPUT and "merged is the form of a LoRA training output" in capsys.readouterr().err
     assert not Path(tmp_path / "ws" / "exports").exists()
+
+
+def test_the_python_api_returns_the_same_comparison_as_records_and_a_frame(tiny_parity):
+    """`api.parity` on two of the clips: the same runs' figures, one row per form and slice."""
+    from workbench import api
+
+    _, _, workspace, exports = tiny_parity
+    result = api.parity("tiny.en", ["ct2-int8"], limit=2, workspace=str(workspace), export_dir=str(exports))
+    assert result.forms == ("ct2-int8",) and len(result.runs) == 1
+    table = result.frame()
+    (form,) = result.detail.forms
+    assert list(table["slice"]) == [s.key for s in form.slices] and set(table["form"]) == {"ct2-int8"}
+    overall = table[table["slice"] == "overall"].iloc[0]
+    assert overall["utterances"] == 2 and overall["run_id"] == result.runs[0]
+    assert overall["change"] == pytest.approx(overall["wer"] - overall["trained_wer"])
+    assert overall["identical"] == form.identical <= overall["transcripts"] == 2
