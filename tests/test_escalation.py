@@ -129,8 +129,9 @@ def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):
         "[training.augment]\nnoise_prob = 0.0\ngain_prob = 0.0\n"
     )
     code, report = escalate(tmp_path, "--data", str(manifest), "--config", str(config), "--allow-cpu")
-    assert code == ExitCode.THRESHOLD_MISSED
     baseline, lora = report["rungs"]
+    # a rung the guard or deployment parity rejected exits 4 (a regression), else 3
+    assert code == (ExitCode.REGRESSION if lora["guard"] else ExitCode.THRESHOLD_MISSED)
     assert baseline["rung"] == "baseline" and baseline["action"] == "next"
     assert lora["rung"] == "lora" and lora["train"]["steps"] == 2 and lora["train"]["device"] == "cpu"
     # the leakage record: trained on the 8 train clips, none of the 3 held out
@@ -163,6 +164,64 @@ def test_with_allow_cpu_a_lora_rung_is_trained_scored_and_judged(tmp_path):
     assert ct2.keys() == hf.keys() and parity["utterances"] == len(ct2) == 3
     assert parity["identical"] == sum(ct2[i] == hf[i] for i in ct2)  # counted on the stored transcripts
     assert parity["transformers_wer"] == pytest.approx(100.0 * stored_wer)
+    check_deployment_parity_and_cards(tmp_path, report, lora)
+
+
+def check_deployment_parity_and_cards(tmp_path, report, lora):
+    """The LoRA rung's shipped forms against the model as trained (the adapter, unmerged),
+    each a stored run; and the cards rewritten with the held-out figures, read back."""
+    from workbench import __version__
+    from workbench.model_card import card_metadata
+    from workbench.models import ModelError, resolve_model
+    from workbench.runstore import RunStore
+    from workbench.scoring import scorecard_from_dict
+
+    parity, out = lora["parity"], Path(lora["train"]["model_dir"]).parent
+    assert parity["reference"]["model"] == str(out / "adapter") and parity["reference"]["backend"] == "transformers"
+    forms = {f["form"]: f for f in parity["forms"]}
+    assert list(forms) == ["merged", "ct2-float16", "ct2-int8"]
+    assert parity["transformers_run"] == forms["merged"]["run_id"]
+    with RunStore(str(tmp_path / "ws")) as store:
+        reference = store.run(parity["reference_run"])
+        # the adapter decoded on its base model: the model as trained, unmerged
+        assert reference.config["model"] == str(out / "adapter") and reference.config["backend"] == "transformers"
+        assert reference.config["decoding"]["model"]["sha256"] != store.run(forms["merged"]["run_id"]).config["decoding"]["model"]["sha256"]
+        for name, form in forms.items():
+            run = store.run(form["run_id"])
+            assert run.config["model"] == (str(out / "model") if name == "merged" else str(out / name))
+            assert run.heldout_id == reference.heldout_id and form["transcripts"] == 3
+        card = scorecard_from_dict(store.scores(lora["run"])[store.run(lora["run"]).normalizer])
+    # merging is exact up to float rounding: the same transcripts as the adapter unmerged
+    merged_overall = next(f for f in forms["merged"]["slices"] if f["key"] == "overall")
+    assert forms["merged"]["identical"] == 3 and merged_overall["change_low"] == merged_overall["change_high"] == 0.0
+    assert forms["ct2-float16"]["compute_type"] == "float32" and forms["ct2-int8"]["compute_type"].startswith("int8")
+    with pytest.raises(ModelError, match="decodes with --backend transformers only"):
+        resolve_model(str(out / "adapter"), "faster-whisper")
+    # the cards, now with what the ladder measured
+    for folder, library in (("model", "transformers"), ("ct2", "ctranslate2"), ("ct2-int8", "ctranslate2"), ("adapter", "peft")):
+        meta = card_metadata(out / folder / "README.md")
+        assert meta["library_name"] == library and meta["base_model"] == "openai/whisper-tiny.en"
+        assert meta["datasets"] == ["small"] and meta["workbench"]["version"] == __version__
+        (index,) = meta["model-index"]
+        wer = {r["dataset"]["config"]: r["metrics"][0] for r in index["results"]}
+        assert all(r["task"]["type"] == "automatic-speech-recognition" and r["dataset"]["split"] == "heldout" for r in index["results"])
+        evaluation = meta["workbench"]["evaluation"]
+        assert evaluation["run"] == lora["run"] and evaluation["baseline_run"] == report["rungs"][0]["run"]
+        stored = {"overall": card.overall, **{f"{s.column}={s.value}": s for s in card.slices}}
+        assert set(wer) == {k for k, s in stored.items() if s.wer is not None}
+        for s in evaluation["slices"]:
+            score = stored[s["slice"]]
+            assert wer[s["slice"]]["type"] == "wer" and wer[s["slice"]]["value"] == s["wer"] == round(100 * score.wer, 2)
+            assert (s["wer_low"], s["wer_high"]) == (round(100 * score.wer_ci.low, 2), round(100 * score.wer_ci.high, 2))
+            assert f"95% CI [{s['wer_low']:.1f}, {s['wer_high']:.1f}]" in wer[s["slice"]]["name"]
+        guard = evaluation["forgetting_guard"]
+        assert guard["passed"] == (not [g for g in lora["guard"] if not g.startswith("deployment parity")])
+        assert guard["figures"]["trained"]["no_speech_clips"] == guard["figures"]["baseline"]["no_speech_clips"]
+        dp = evaluation["deployment_parity"]
+        assert [f["form"] for f in dp["forms"]] == list(forms) and dp["reference_run"] == parity["reference_run"]
+        assert dp["passed"] == (not [g for g in lora["guard"] if g.startswith("deployment parity")])
+        assert evaluation["decision"] == report["final"]["explanation"]
+        assert meta["workbench"]["training_record"]["leakage_check"].startswith("passed")
 
 
 def test_the_cheap_rungs_with_a_lexicon_through_the_cli(tmp_path, capsys):

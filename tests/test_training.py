@@ -256,6 +256,41 @@ def test_the_leakage_record_lies_beside_the_model_and_shows_no_overlap(lora_run,
     assert trained_rung(result.ct2_dir) == "lora" and trained_rung(result.model_dir) is None
 
 
+def test_training_exports_the_shipped_forms_and_writes_a_card_in_every_folder(lora_run):
+    """ct2-float16 (the ct2/ weights, linked) and ct2-int8 beside the model, recorded; a
+    Hugging Face card in every folder, with the training config and record, not yet any
+    held-out figures (the escalation adds them: tests/test_escalation.py)."""
+    from workbench import __version__
+    from workbench.conversion import read_ct2_model
+    from workbench.environment import git_commit
+    from workbench.model_card import card_metadata
+
+    out, _, _, result, _ = lora_run
+    record = read_record(out)
+    assert record["forms"] == result.forms == {"ct2-float16": str(out / "ct2-float16"), "ct2-int8": str(out / "ct2-int8")}
+    assert (out / "ct2-float16" / "model.bin").read_bytes() == (out / "ct2" / "model.bin").read_bytes()
+    int8 = read_ct2_model(out / "ct2-int8" / "model.bin", header_only=True)
+    assert any(str(v.dtype) == "int8" for v in int8.variables.values())
+    assert not list(out.glob("*.partial"))
+    libraries = {"model": "transformers", "ct2": "ctranslate2", "ct2-float16": "ctranslate2", "ct2-int8": "ctranslate2",
+                 "adapter": "peft"}
+    for folder, library in libraries.items():
+        meta = card_metadata(out / folder / "README.md")
+        assert meta["library_name"] == library and meta["pipeline_tag"] == "automatic-speech-recognition"
+        assert meta["base_model"] == "openai/whisper-tiny.en" and meta["language"] == ["en"] and "lora" in meta["tags"]
+        assert "model-index" not in meta  # not scored on the held-out part yet
+        wb = meta["workbench"]
+        assert wb["version"] == __version__ and wb["commit"] == git_commit() and wb["evaluation"] is None
+        assert wb["method"] == "lora" and wb["start_model"] == "tiny.en"
+        assert wb["training"]["steps"] == STEPS and wb["training"]["options"]["learning_rate"] == 2e-3
+        assert wb["training"]["options"]["lora"]["r"] == 32
+        tr = wb["training_record"]
+        assert (tr["train_utterances"], tr["validation_utterances"]) == (len(record["train_ids"]), len(record["validation_ids"])) == (6, 2)
+        assert tr["heldout_id"] == record["heldout_id"] and tr["heldout_overlap"] == 0 and tr["leakage_check"].startswith("passed")
+    assert "int8" in card_metadata(out / "ct2-int8" / "README.md")["tags"]
+    assert "Not evaluated yet" in (out / "model" / "README.md").read_text()
+
+
 def _batch_loss(model_dir_or_name: str, clips) -> float:
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 

@@ -18,6 +18,7 @@ sequence of them) give pandas DataFrames. WER and CER are in percent, as printed
     both.frame()                                      # every strategy x slice, change vs baseline
     api.compare(both.runs[0].run_id, both.runs[1].run_id).frame()   # the regression report
     api.export(run.run_id, "trn")                     # for sclite
+    api.parity("tiny.en", ["ct2-int8"], limit=3).frame()  # a shipped form against the model as trained
 
 `import workbench` stays cheap: this module (and pandas) load on first use of
 `workbench.api` or of a name re-exported from it (`workbench.bench`, ...: see
@@ -58,6 +59,8 @@ __all__ = [
     "list_runs",
     "utterances",
     "export",
+    "FormsParity",
+    "parity",
     "frame",
     "demo_manifest",
     "demo_lexicon",
@@ -389,3 +392,44 @@ def export(run_id: str, format: str, path: str | None = None, *, workspace: str 
     from .run_export import export_run
 
     return export_run(run_id, format, path, str(workspace), normalized)
+
+
+@dataclass(frozen=True)
+class FormsParity:
+    """Shipped forms against the model as trained, on the same clips: `workbench parity --forms`."""
+
+    reference_run: str  # the model as trained, decoded by transformers
+    runs: tuple[str, ...]  # one per form, in `forms` order
+    forms: tuple[str, ...]
+    detail: object = field(default=None, compare=False, repr=False)  # deployment.Parity
+
+    def frame(self) -> "pandas.DataFrame":
+        """One row per form and slice: WER of the form and of the model as trained (percent),
+        the paired change with its 95% interval, and the form's identical transcripts."""
+        rows = []
+        for f in self.detail.forms:
+            for s in f.slices:
+                rows.append({"form": f.form, "compute_type": f.compute_type, "run_id": f.run_id, "slice": s.key,
+                             "utterances": s.utterances, "wer": s.wer, "trained_wer": s.baseline_wer, "change": s.rise,
+                             "change_low": s.change_low, "change_high": s.change_high, "identical": f.identical,
+                             "identical_normalized": f.identical_normalized, "transcripts": f.transcripts})
+        return frame(rows)
+
+
+def parity(model: str = "base", forms: Sequence[str] = (), data: str | None = None, *, part: str = "heldout",
+           test: str | None = None, limit: int | None = None, decoding: DecodingOptions | None = None, normalizer: str = "auto",
+           slices: Sequence[str] = (), bootstrap: int = 1000, language: str | None = None, export_dir: str | None = None,
+           workspace: str = DEFAULT_WORKSPACE, progress: Progress | None = None,
+           cancel: threading.Event | None = None) -> FormsParity:
+    """Deployment parity (`deployment.prepare_forms`, `deployment.run_forms_parity`): the model
+    as trained (transformers) against its shipped forms (ct2-float16, ct2-int8; merged for a
+    LoRA training output, given as `model`), each decoded as a run of its own. No `forms`:
+    every form there is."""
+    from .bench import BenchRequest
+    from .deployment import prepare_forms, run_forms_parity
+
+    request = BenchRequest(_selection(data, test, part, None, None, language), model, DEFAULT_BACKEND, decoding or DecodingOptions(),
+                           _evaluation(normalizer, slices, bootstrap), Thresholds(), str(workspace), limit=limit)
+    reference, shipped = prepare_forms(model, tuple(forms), export_dir, str(workspace), progress)
+    result = run_forms_parity(request, reference, shipped, progress, cancel)
+    return FormsParity(result.reference_run, tuple(f.run_id for f in result.forms), tuple(f.form for f in result.forms), result)

@@ -201,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
     _bench_args(parity)
     parity.add_argument("--backends", type=_csv_list, default=("faster-whisper", "openai-whisper"), metavar="A,B", help="the two backends (default faster-whisper,openai-whisper)")
     parity.add_argument("--show", type=int, default=10, metavar="N", help="disagreements to print (default 10)")
+    parity.add_argument("--forms", type=_csv_list, default=None, metavar="F[,F...]",
+                        help="deployment parity instead of two backends: the model as trained (transformers) against these "
+                        "shipped forms: ct2-float16, ct2-int8, and merged for a LoRA training output (give its folder as --model; "
+                        "empty: all its forms). Other models are exported first (see --export-dir)")
+    parity.add_argument("--export-dir", metavar="DIR", help="--forms: where the CTranslate2 forms of a model that is not a training "
+                        "output are exported (default <workspace>/exports/<model>)")
+    parity.add_argument("--max-parity-wer-rise", type=float, metavar="PP",
+                        help="--forms: exit 4 when a form is significantly worse than the model as trained by more than PP WER points")
 
     runs = commands.add_parser("runs", help="list and show stored runs")
     runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
@@ -658,6 +666,8 @@ def cmd_compare(args) -> int:
 
 def cmd_parity(args) -> int:
     _check_outputs(args)
+    if args.forms is not None:
+        return _forms_parity(args)
     from .bench import run_parity
 
     if len(args.backends) != 2:
@@ -694,6 +704,38 @@ def cmd_export(args) -> int:
         if len(result.skipped) > 10:
             print(f"  ... and {len(result.skipped) - 10} more")
     return ExitCode.OK
+
+
+def _forms_parity(args) -> int:
+    """`workbench parity --forms`: each shipped form against the model as trained."""
+    from .deployment import prepare_forms, run_forms_parity
+    from .escalation import parity_lines
+    from .escalation_config import Targets
+    from .policy import parity_misses
+
+    if args.max_parity_wer_rise is not None and args.max_parity_wer_rise < 0:
+        raise BadInputError(f"--max-parity-wer-rise: must be at least 0, got {args.max_parity_wer_rise:g}")
+    request = _bench_request(args)
+    with _graceful_interrupt() as cancel:
+        reference, forms = prepare_forms(args.model, tuple(args.forms), args.export_dir, args.workspace, ConsoleProgress())
+        parity = run_forms_parity(request, reference, forms, ConsoleProgress(), cancel)
+    data = parity.to_dict()
+    print()
+    for line in parity_lines(data):
+        print(line)
+    refused = ()
+    if args.max_parity_wer_rise is not None:
+        targets = Targets(max_parity_wer_rise=args.max_parity_wer_rise, min_slice_utterances=args.min_slice_utterances)
+        refused = parity_misses(parity.figures(), targets)
+        for miss in refused:
+            print(f"  - {miss.describe()}")
+        if not refused:
+            print(f"no form is significantly worse than the model as trained by more than {args.max_parity_wer_rise:g} WER points")
+    if args.json:
+        write_json(args.json, {**data, "max_parity_wer_rise": args.max_parity_wer_rise,
+                               "refused": [m.describe() for m in refused]})
+        print(f"wrote {args.json}")
+    return ExitCode.REGRESSION if refused else ExitCode.OK
 
 
 def cmd_normalizers(args) -> int:
@@ -885,6 +927,9 @@ def cmd_train(args) -> int:
           f"{result.device} ({result.precision}); best validation WER "
           f"{'n/a' if result.best_validation_wer is None else f'{result.best_validation_wer:.1f}%'}")
     print(f"model: {result.model_dir}\nctranslate2: {result.ct2_dir}\nscore it: workbench bench --data {data} --model {result.ct2_dir}")
+    if result.forms:
+        print(f"shipped forms: {', '.join(result.forms.values())}\nmodel card: README.md in each folder\n"
+              f"check them against the model as trained: workbench parity --forms '' --data {data} --model {args.out}")
     return ExitCode.OK
 
 

@@ -21,6 +21,12 @@ compared with the baseline's, each against its own allowance (`Targets`). A slic
 significantly worse beyond `max_regression` fails the rung through the policy; the guard's
 findings travel with the rung's scores (`RungScores.guard`), so the policy never accepts
 a rejected rung nor reports it as the best one tried.
+
+Deployment parity: a trained rung's shipped forms (the merged LoRA model, each
+CTranslate2 quantization) are decoded and compared with the model as trained
+(`workbench.deployment`); a form significantly worse beyond `max_parity_wer_rise`
+refuses the rung the same way. The trained model's cards (`model_card`) are rewritten
+with the held-out figures, the guard's and parity's results and the decision.
 """
 
 import shlex
@@ -39,7 +45,7 @@ from .significance import paired_deltas
 from .training_record import check_no_leakage
 
 __all__ = ["EscalationRequest", "RungOutcome", "Escalation", "run_escalation", "rung_scores", "guard_findings", "guard_figures_of",
-           "training_data"]
+           "training_data", "deployment_parity", "parity_lines"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +65,7 @@ class RungOutcome:
     guard: tuple[str, ...] = ()  # forgetting-guard findings that rejected this rung (scores.guard, described)
     train: dict | None = None  # TrainResult.to_dict() for training rungs
     retention_run: str | None = None
-    parity: dict | None = None  # the tuned transformers model vs its CTranslate2 export, same clips
+    parity: dict | None = None  # deployment parity: each shipped form vs the model as trained, same clips (deployment_parity)
 
 
 @dataclass(frozen=True)
@@ -232,23 +238,27 @@ def run_escalation(
         )
         tuned = run_bench(replace(bench, model=trained.ct2_dir, strategy="baseline", lexicon=None), progress, cancel)
         scores = rung_scores(rung, tuned, baseline)
-        parity = None
+        parity = refused = None
         if config.training.parity_check:
-            parity = decode_parity(bench, tuned, trained.model_dir, progress, cancel)
-            say(f"decode parity: transformers {parity['transformers_wer']:.1f}% vs CTranslate2 {parity['ct2_wer']:.1f}% WER, "
-                f"{parity['identical']}/{parity['utterances']} transcripts identical after normalization")
+            parity, refused = deployment_parity(bench, tuned, str(out / rung), config.targets, progress, cancel)
+            for line in parity_lines(parity):
+                say(line)
         guard = guard_findings(bench.workspace, tuned, baseline, config.targets)
         retention_run = None
         if config.retention:
             retention_run, extra = _retention(bench, trained.ct2_dir, config, progress, cancel)
             guard += extra
         # The findings are misses of the rung's own: a model that forgot how to identify
-        # languages or started talking over silence is never accepted, nor later reported
-        # as the best rung tried (earlier carries them).
-        scores = replace(scores, guard=guard)
+        # languages or started talking over silence, or whose shipped form lost accuracy on
+        # the way out, is never accepted, nor later reported as the best rung tried
+        # (earlier carries them).
+        scores = replace(scores, guard=guard + (refused or ()))
         decision = decide(scores, ladder, config.targets, gpu_available=gpu, allow_cpu=request.allow_cpu, earlier=tuple(earlier))
-        outcomes.append(RungOutcome(rung, tuned.run_id, scores, decision, _described(guard), trained.to_dict(), retention_run, parity))
+        outcome = RungOutcome(rung, tuned.run_id, scores, decision, _described(scores.guard), trained.to_dict(), retention_run,
+                              parity)
+        outcomes.append(outcome)
         earlier.append(scores)
+        _write_cards(bench.workspace, str(out / rung), outcome, baseline, tuned)
         say(decision.explain())
     config_path = command = None
     if decision.action == "needs_gpu":
@@ -257,22 +267,61 @@ def run_escalation(
     return Escalation(tuple(outcomes), decision, config_path, command, tuple(skipped))
 
 
-def decode_parity(bench: BenchRequest, ct2_run: BenchResult, model_dir: str, progress=None, cancel=None) -> dict:
-    """The tuned model decoded by transformers (as trained) against its CTranslate2 export
-    (as scored): the same clips and decoding options. A large gap means the conversion,
-    not the training, moved the score."""
-    from .normalizers import get_normalizer
-    from .runstore import RunStore
+def deployment_parity(bench: BenchRequest, scored: BenchResult, output_dir: str, targets: Targets, progress=None, cancel=None):
+    """(the parity dict, the misses that refuse the rung) of a training output: the model
+    as trained (transformers; a LoRA adapter unmerged) against each shipped form (the
+    merged model, the CTranslate2 forms), on the held-out clips (`workbench.deployment`).
 
-    hf = run_bench(replace(bench, model=model_dir, backend="transformers", strategy="baseline", lexicon=None), progress, cancel)
-    normalizer = get_normalizer(ct2_run.evaluation.options.normalizer)
+    The dict also keeps the earlier summary of the CTranslate2 export as the ladder scored
+    it against the merged transformers model (`transformers_run`, `ct2_run`, their WER, the
+    transcripts identical after normalization)."""
+    from .deployment import forms_of_training_output, run_forms_parity
+    from .normalizers import get_normalizer
+    from .policy import parity_misses
+    from .runstore import RunStore
+    from .scoring import scorecard_from_dict
+
+    reference, forms = forms_of_training_output(output_dir)
+    parity = run_forms_parity(bench, reference, forms, progress, cancel)
+    result = parity.to_dict()
+    merged = next((f for f in parity.forms if f.form == "merged"), None)
+    hf_run = merged.run_id if merged is not None else parity.reference_run
+    normalizer = get_normalizer(scored.evaluation.options.normalizer)
     with RunStore(bench.workspace) as store:
-        a = {h.utterance_id: h for h in store.hypotheses(ct2_run.run_id)}
-        b = {h.utterance_id: h.hypothesis for h in store.hypotheses(hf.run_id)}
+        a = {h.utterance_id: h for h in store.hypotheses(scored.run_id)}
+        b = {h.utterance_id: h.hypothesis for h in store.hypotheses(hf_run)}
+        hf_card = store.scores(hf_run)
+        hf_normalizer = store.run(hf_run).normalizer
+    hf_wer = scorecard_from_dict(hf_card[hf_normalizer]).overall.wer
     same = sum(1 for i, h in a.items() if i in b and normalizer(h.hypothesis, h.language) == normalizer(b[i], h.language))
-    wer = lambda r: 100.0 * (r.evaluation.normalized.overall.wer or 0.0)  # noqa: E731
-    return {"transformers_run": hf.run_id, "ct2_run": ct2_run.run_id, "transformers_wer": wer(hf), "ct2_wer": wer(ct2_run),
-            "utterances": len(a), "identical": same}
+    result.update({"transformers_run": hf_run, "ct2_run": scored.run_id, "transformers_wer": 100.0 * (hf_wer or 0.0),
+                   "ct2_wer": 100.0 * (scored.evaluation.normalized.overall.wer or 0.0), "utterances": len(a), "identical": same})
+    return result, parity_misses(parity.figures(), targets)
+
+
+def parity_lines(parity: dict) -> list[str]:
+    """One line per shipped form: identical transcripts and the paired WER change."""
+    lines = [f"deployment parity against the model as trained ({Path(parity['reference']['model']).name}, "
+             f"{parity['reference']['backend']} {parity['reference_compute_type'] or ''}):"]
+    for f in parity["forms"]:
+        overall = next((s for s in f["slices"] if s["key"] == "overall"), None)
+        if overall is None:  # nothing to score: no speech clip both decoded
+            lines.append(f"  {f['form']:<12} {f['compute_type'] or '':<13} {f['identical']}/{f['transcripts']} transcripts identical")
+            continue
+        rise = overall["wer"] - overall["baseline_wer"]
+        interval = (f" [{overall['change_low']:+.1f}, {overall['change_high']:+.1f}]"
+                    if overall["change_low"] is not None else " (no interval)")
+        lines.append(f"  {f['form']:<12} {f['compute_type'] or '':<13} {f['identical']}/{f['transcripts']} transcripts identical, "
+                     f"WER {overall['wer']:.1f}% ({rise:+.1f}{interval} points)")
+    return lines
+
+
+def _write_cards(workspace: str, output_dir: str, outcome: RungOutcome, baseline: BenchResult, tuned: BenchResult) -> None:
+    """Rewrite the trained model's cards with what the ladder measured of it."""
+    from .model_card import evaluation_from_outcome, write_model_cards
+
+    figures = {"trained": guard_figures_of(workspace, tuned), "baseline": guard_figures_of(workspace, baseline)}
+    write_model_cards(output_dir, evaluation_from_outcome(workspace, outcome, baseline.run_id, figures))
 
 
 def _described(guard: tuple[Miss, ...]) -> tuple[str, ...]:

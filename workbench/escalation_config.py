@@ -25,6 +25,7 @@ from .errors import BadInputError
 __all__ = [
     "LADDER",
     "PRECISIONS",
+    "SHIPPED_FORMS",
     "SCHEDULERS",
     "Targets",
     "AugmentOptions",
@@ -44,6 +45,9 @@ DEFAULT_LADDER = tuple(r for r in LADDER if r != "review")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # transformers' lr_scheduler_type values that need no extra arguments.
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt")
+# The CTranslate2 forms a trained model ships in (besides the merged transformers folder):
+# each is exported, decoded and compared with the model as trained (`workbench.deployment`).
+SHIPPED_FORMS = ("ct2-float16", "ct2-int8")
 WHISPER_MAX_TARGET_TOKENS = 448  # the decoder's positional table: longer labels cannot be generated
 _PATH_FIELDS = ("lexicon", "data", "retention")  # resolved against the config file's folder
 
@@ -143,6 +147,10 @@ class Targets:
     max_no_speech_insertions: int = 0  # words written on no-speech clips beyond the baseline's
     max_prompt_echo: int = 0  # transcripts that copy the decoding prompt, beyond the baseline's
     max_longform_failures: int = 0  # long recordings: loop words, words in silences, dropped segments, each beyond the baseline's
+    # Deployment parity: how many WER points a shipped form (the merged LoRA model, each
+    # CTranslate2 quantization) may lose against the model as trained, on the same clips,
+    # before the rung is refused. Like max_regression, a rise counts only when significant.
+    max_parity_wer_rise: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("max_wer", "max_slice_wer", "max_regression"):
@@ -155,6 +163,7 @@ class Targets:
         _integer("max_no_speech_insertions", self.max_no_speech_insertions, minimum=0)
         _integer("max_prompt_echo", self.max_prompt_echo, minimum=0)
         _integer("max_longform_failures", self.max_longform_failures, minimum=0)
+        _set(self, "max_parity_wer_rise", _number("max_parity_wer_rise", self.max_parity_wer_rise, 0, 1000))
 
 
 @dataclass(frozen=True)
@@ -227,9 +236,12 @@ class TrainingOptions:
     generation_max_length: int = 225  # tokens generated when validating
     eval_steps: int | None = None  # None: evaluate once per epoch
     seed: int = 0
-    # Also decode the held-out part with the tuned transformers model, and report how far
-    # it is from the CTranslate2 export the ladder scores (decode parity).
+    # Deployment parity: also decode the held-out part with the model as trained
+    # (transformers) and with every shipped form (the merged LoRA model, each of
+    # `shipped_forms`), and refuse the rung when a form loses more than
+    # targets.max_parity_wer_rise against it (`workbench.deployment`).
     parity_check: bool = True
+    shipped_forms: tuple[str, ...] = SHIPPED_FORMS  # CTranslate2 exports beside the model; a sub-list of SHIPPED_FORMS
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     lora: LoraOptions = field(default_factory=LoraOptions)
 
@@ -257,6 +269,14 @@ class TrainingOptions:
             _integer("eval_steps", self.eval_steps)
         _integer("seed", self.seed, minimum=0)
         _flag("parity_check", self.parity_check)
+        forms = self.shipped_forms
+        if not isinstance(forms, (list, tuple)) or not all(isinstance(f, str) for f in forms):
+            raise ValueError(f"shipped_forms: must be a list of form names ({', '.join(SHIPPED_FORMS)}), got {forms!r}")
+        for form in forms:
+            _text("shipped_forms", form, SHIPPED_FORMS)
+        if len(set(forms)) != len(forms):
+            raise ValueError(f"shipped_forms: lists a form twice, got {list(forms)!r}")
+        _set(self, "shipped_forms", tuple(forms))
         if not isinstance(self.augment, AugmentOptions):
             raise ValueError(f"augment: must be AugmentOptions, got {self.augment!r}")
         if not isinstance(self.lora, LoraOptions):
@@ -438,7 +458,8 @@ _TABLE_COMMENTS = {
         "first rung that meets every target.",
         "The forgetting guard's allowances (max_language_id_drop, max_no_speech_insertions,",
         "max_prompt_echo, max_longform_failures) are always checked; left out, they allow nothing",
-        "worse than the baseline.",
+        "worse than the baseline. So is deployment parity (max_parity_wer_rise): each shipped form of",
+        "a trained model against the model as trained.",
     ),
     "training": (
         "Used only by the training rungs (lora, full); they need a GPU.",
@@ -469,6 +490,7 @@ _KEY_COMMENTS = {
     "targets.max_no_speech_insertions": "Forgetting guard: words on no-speech clips allowed beyond the baseline's (default 0)",
     "targets.max_prompt_echo": "Forgetting guard: transcripts that copy the prompt, allowed beyond the baseline's (default 0)",
     "targets.max_longform_failures": "Forgetting guard, long recordings: loop words, words in silences and dropped segments, each allowed beyond the baseline's (default 0)",
+    "targets.max_parity_wer_rise": "Deployment parity: WER points a shipped form (merged, CTranslate2 float16/int8) may lose, significantly, against the model as trained (default 0.0)",
     "training.epochs": "Passes over the training part",
     "training.max_steps": "Optimizer steps; -1 trains for `epochs`, a positive number overrides it",
     "training.batch_size": "Clips per step on the device",
@@ -485,7 +507,8 @@ _KEY_COMMENTS = {
     "training.generation_max_length": "Tokens generated per clip when validating (at most 448)",
     "training.eval_steps": "Validate every this many steps; left out: once per epoch",
     "training.seed": "Same seed, same data: the same run",
-    "training.parity_check": "Also score the tuned transformers model, to compare with its CTranslate2 export",
+    "training.parity_check": "Deployment parity: decode the model as trained and each shipped form, refuse the rung past max_parity_wer_rise",
+    "training.shipped_forms": "CTranslate2 forms exported beside the model (and checked for parity): " + ", ".join(SHIPPED_FORMS),
     "training.augment.noise_prob": "Share of training clips mixed with noise (0 to 1)",
     "training.augment.noise_snr_db": "[low, high] signal-to-noise ratio in dB",
     "training.augment.gain_prob": "Share of training clips made louder or quieter (0 to 1)",

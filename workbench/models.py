@@ -41,6 +41,10 @@ __all__ = ["ModelError", "ModelFiles", "BACKENDS", "cache_dir", "resolve_model",
 BACKENDS = ("faster-whisper", "openai-whisper", "transformers")
 CONVERSION_VERSION = 1  # bump whenever a built folder's content can change: old caches rebuild
 MARKER = "workbench-model.json"
+ADAPTER_CONFIG = "adapter_config.json"  # a peft (LoRA) adapter folder
+# Documentation, not weights: a model card written beside a model never changes what is decoded.
+# So is deployment's export marker (`deployment.EXPORT_MARKER`): the source it came from.
+_NOT_MODEL_FILES = frozenset({MARKER, "README.md", "workbench-export.json"})
 _CHUNK = 8 << 20  # bytes hashed per read
 
 Progress = Callable[[str, int, int], None]
@@ -400,7 +404,8 @@ def model_fingerprint(path: str | os.PathLike) -> str:
     """What a backend loads from `path`, as "sha256:<hex>": for a file (an openai-whisper
     .pt), its sha256; for a folder, the sha256 of every file's relative path and sha256
     (weights, config, tokenizer: all of them change what is decoded), leaving out
-    dotfiles and the workbench's build marker.
+    dotfiles, the workbench's build marker and a model card (README.md). A LoRA adapter
+    folder's fingerprint covers its base model's too.
 
     Each file's hash is cached by (absolute path, size, mtime) in memory and in
     `<cache>/fingerprints.json`, so a rerun on unchanged files costs a few stat calls; a
@@ -410,7 +415,7 @@ def model_fingerprint(path: str | os.PathLike) -> str:
     if root.is_file():
         files = [root]
     elif root.is_dir():
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != MARKER
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.name not in _NOT_MODEL_FILES
                        and not any(part.startswith(".") for part in p.relative_to(root).parts))
     else:
         raise ModelError(f"{path}: no such model file or folder to fingerprint")
@@ -441,6 +446,9 @@ def model_fingerprint(path: str | os.PathLike) -> str:
     whole = hashlib.sha256()
     for file, digest in hashes:
         whole.update(f"{file.relative_to(root).as_posix()}\0{digest}\n".encode("utf-8"))
+    base = adapter_base(root)
+    if base is not None and base.exists():  # an adapter decodes with its base's weights too
+        whole.update(f"base\0{model_fingerprint(base)}\n".encode("utf-8"))
     return "sha256:" + whole.hexdigest()
 
 
@@ -593,6 +601,34 @@ def _resolve_openai_pt(name: str, checkpoint: Path, backend: str, progress: Prog
     )
 
 
+def adapter_base(folder: str | os.PathLike) -> Path | None:
+    """The base model folder a LoRA adapter folder (peft's adapter_config.json) applies to,
+    or None when `folder` is not an adapter folder."""
+    config = Path(folder) / ADAPTER_CONFIG
+    if not config.is_file():
+        return None
+    from .conversion import read_json
+
+    base = read_json(config).get("base_model_name_or_path")
+    if not isinstance(base, str) or not base:
+        raise ModelError(f"{config}: names no base model (base_model_name_or_path)")
+    return Path(base)
+
+
+def _resolve_adapter_dir(name: str, folder: Path, backend: str, progress: Progress | None) -> ModelFiles:
+    """A LoRA adapter, decoded unmerged on its base model: the model as it was trained.
+    Only transformers applies adapters; the merged folder beside it serves the others."""
+    if backend != "transformers":
+        raise ModelError(f"{folder}: a LoRA adapter (adapter_config.json) decodes with --backend transformers only; "
+                         "decode the merged model (the model/ folder beside it) with the others")
+    base = adapter_base(folder)
+    if not base.is_dir() or not _is_hf_whisper(base):
+        raise ModelError(f"{folder}: the adapter's base model {str(base)!r} is not a transformers Whisper folder here")
+    files = _resolve_hf_dir(str(base), base, backend, progress)
+    return ModelFiles(name=name, multilingual=files.multilingual, ct2_dir=None, openai_checkpoint=None, hf_dir=folder,
+                      alignment_heads=files.alignment_heads)
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.endswith((".pt", ".bin"))
 
@@ -630,6 +666,8 @@ def resolve_model(name_or_path: str, backend: str, progress: Progress | None = N
                          "with model.bin, or a transformers folder with config.json)")
     if (path / "model.bin").is_file():
         return _resolve_ct2_dir(name, path, backend, progress)
+    if (path / ADAPTER_CONFIG).is_file():
+        return _resolve_adapter_dir(name, path, backend, progress)
     if _is_hf_whisper(path):
         return _resolve_hf_dir(name, path, backend, progress)
     raise ModelError(f"{path}: folder holds no Whisper model (no model.bin, no config.json with "

@@ -18,11 +18,16 @@ echo the prompt. Its findings travel with the rung's scores (`RungScores.guard`)
 misses like any other, so a rung the guard rejected is never accepted; and when the
 ladder is exhausted it is never reported as the best rung tried while one the guard
 passed exists.
+
+Deployment parity (`parity_misses`) travels the same way: a trained rung whose shipped
+form (the merged LoRA model, a CTranslate2 quantization) is significantly worse than the
+model as trained, beyond `max_parity_wer_rise`, is refused, by the same rule as a slice's
+regression against the baseline.
 """
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .escalation_config import Targets
 
@@ -37,6 +42,8 @@ __all__ = [
     "GuardFigures",
     "GUARD_TARGETS",
     "guard_misses",
+    "PARITY_TARGET",
+    "parity_misses",
     "misses",
     "decide",
 ]
@@ -46,7 +53,8 @@ TRAINING_RUNGS = frozenset({"lora", "full"})
 OVERALL = "overall"
 # The forgetting guard's targets (escalation_config.Targets), in the order its findings are listed.
 GUARD_TARGETS = ("max_language_id_drop", "max_no_speech_insertions", "max_prompt_echo", "max_longform_failures")
-_TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression") + GUARD_TARGETS  # tie-break among equal misses
+PARITY_TARGET = "max_parity_wer_rise"  # deployment parity (`parity_misses`): refuses the rung like a guard finding
+_TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression") + GUARD_TARGETS + (PARITY_TARGET,)  # tie-break among equal misses
 _RUNG_NAMES = {"lora": "LoRA", "full": "Full fine-tuning"}
 UNJUDGED = "untested: no interval with the bootstrap off, so it counts"
 
@@ -110,8 +118,8 @@ class Miss:
 
     @property
     def guard(self) -> bool:
-        """A forgetting-guard finding: the rung is rejected whatever its WER."""
-        return self.target in GUARD_TARGETS
+        """A forgetting-guard (or deployment-parity) finding: the rung is rejected whatever its WER."""
+        return self.target in GUARD_TARGETS or self.target == PARITY_TARGET
 
     def describe(self) -> str:
         if self.target == "max_regression":
@@ -131,6 +139,9 @@ class Miss:
         if self.target == "max_longform_failures":
             return (f"forgetting guard: {self.value:g} more than the baseline on {self.slice} "
                     f"({self.detail + '; ' if self.detail else ''}{self.limit:g} allowed)")
+        if self.target == PARITY_TARGET:
+            return (f"deployment parity: {self.slice} rose {_pp(self.value)} WER points against the model as trained "
+                    f"({self.detail or 'significant'}; {_pp(self.limit)} allowed: targets.max_parity_wer_rise)")
         which = "slice target" if self.target == "max_slice_wer" else "target"
         return f"{self.slice} at {_pp(self.value)}% WER misses the {_pp(self.limit)}% {which} by {_by(self.excess)} points"
 
@@ -219,6 +230,26 @@ def guard_misses(tuned: GuardFigures, baseline: GuardFigures, targets: Targets, 
         examples = f", e.g. {', '.join(tuned.echo_examples)}" if tuned.echo_examples else ""
         found.append(Miss("max_prompt_echo", f"{where}{OVERALL}", float(extra), float(targets.max_prompt_echo),
                           f"{tuned.prompt_echoes} of {tuned.prompted} prompted transcripts{examples}"))
+    return tuple(found)
+
+
+def parity_misses(forms: Mapping[str, Sequence[SliceFigure]], targets: Targets) -> tuple[Miss, ...]:
+    """Each shipped form's slices against the model as trained (`SliceFigure.baseline_wer`
+    is the trained model's WER on the same clips): a rise beyond `max_parity_wer_rise` that
+    is significant (or cannot be judged: no interval) refuses the rung. The same rule, and
+    the same gated slices, as `max_regression` against the baseline."""
+    found: list[Miss] = []
+    limit = targets.max_parity_wer_rise
+    for form, figures in forms.items():
+        for s in figures:
+            gated = s.key == OVERALL or s.utterances >= targets.min_slice_utterances
+            if not gated or s.rise is None or s.rise <= limit:
+                continue
+            if s.significantly_worse or s.unjudged:
+                detail = UNJUDGED if s.unjudged else f"95% interval {_pp(s.change_low)} to {_pp(s.change_high)}"
+                found.append(Miss(PARITY_TARGET, f"{form} {s.key}", float(s.rise), limit,
+                                  f"{_pp(s.baseline_wer)}% -> {_pp(s.wer)}% WER, {detail}"))
+    found.sort(key=lambda m: (-m.excess, m.slice))
     return tuple(found)
 
 

@@ -24,7 +24,10 @@ The recipe the field converged on, in one place:
   channel as every other long job, not to tqdm;
 - resumable from the last checkpoint; cancellable between steps (a checkpoint is saved);
 - the result is exported as a merged transformers folder AND converted to CTranslate2,
-  so it is scored by the same fast backend as the baseline;
+  so it is scored by the same fast backend as the baseline, and in each shipped form
+  (`ct2-float16/`, `ct2-int8/`) that deployment parity checks (`deployment`);
+- a Hugging Face model card (README.md) is written in every exported folder
+  (`model_card`);
 - no utterance of the held-out part is trained on (checked by id before anything
   loads), and `training-record.json` beside the export keeps the train and validation
   ids and the held-out split's id (`training_record`).
@@ -90,7 +93,7 @@ class TrainRequest:
     method: str  # "lora" | "full"
     model: str  # the start model: tiny.en, base, or a local folder (resolved offline)
     train: tuple[Utterance, ...]  # the TRAIN part; validation is carved from it
-    output_dir: str  # checkpoints/, model/ (merged transformers), ct2/, adapter/ (LoRA), result.json
+    output_dir: str  # checkpoints/, model/ (merged transformers), ct2/, ct2-float16/, ct2-int8/, adapter/ (LoRA), result.json, training-record.json
     options: TrainingOptions = field(default_factory=TrainingOptions)
     allow_cpu: bool = False  # permit training without CUDA (small runs: tests, demos)
     resume: bool = True  # continue from the last checkpoint in output_dir when there is one
@@ -151,6 +154,7 @@ class TrainResult:
     best_step: int | None = None  # the checkpoint exported (the best by validation WER), None without validation
     record: str | None = None  # path of training-record.json
     validation_dir: str | None = None  # step-N.jsonl: the hypotheses each validation's WER was computed on
+    forms: dict = field(default_factory=dict)  # shipped form -> its folder: {"ct2-float16": ..., "ct2-int8": ...}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -562,6 +566,11 @@ def _train(request: TrainRequest, progress, on_event, cancel) -> TrainResult | N
     hf_dir_to_ct2(model_dir, tmp_ct2, quantization=request.ct2_quantization, progress=progress)
     shutil.rmtree(ct2_dir, ignore_errors=True)
     os.replace(tmp_ct2, ct2_dir)
+    from .deployment import export_ct2_forms
+
+    # The shipped forms (ct2-float16, ct2-int8), each in its own folder: what deployment
+    # parity decodes and compares with the model as trained. The one ct2/ already is is linked.
+    forms = export_ct2_forms(model_dir, out, o.shipped_forms, progress, existing={f"ct2-{request.ct2_quantization}": ct2_dir})
 
     steps = trainer.state.global_step
     samples = output.metrics.get("train_samples_per_second") or 0.0
@@ -584,6 +593,11 @@ def _train(request: TrainRequest, progress, on_event, cancel) -> TrainResult | N
         "best_step": best_step,
         "steps": steps,
         "seed": o.seed,
+        "forms": forms,
+        "languages": sorted({language_code(e.utterance.language) or e.utterance.language
+                             for e in (*train_examples, *val_examples) if e.utterance.language}),
+        "adapter_dir": str(adapter_dir) if adapter_dir else None,
+        "options": asdict(o),  # the training config, for the model card and a rerun
     })
     result = TrainResult(
         method=request.method,
@@ -615,10 +629,16 @@ def _train(request: TrainRequest, progress, on_event, cancel) -> TrainResult | N
         best_step=best_step,
         record=record,
         validation_dir=str(validation_dir) if validate else None,
+        forms=forms,
     )
     from .atomic import write_text_atomic
 
     write_text_atomic(out / "result.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+    from .model_card import write_model_cards
+
+    # A card beside every exported folder, with what training knows; the escalation
+    # rewrites it with the held-out scores, the guard and deployment parity.
+    write_model_cards(out)
     return result
 
 

@@ -32,7 +32,12 @@ class TransformersBackend:
         self.options = options
         self.multilingual = multilingual
         self.model_dir = str(model_dir)
-        self.processor = WhisperProcessor.from_pretrained(str(model_dir))
+        from ..models import adapter_base
+
+        # A LoRA adapter folder holds no tokenizer: its base model's. transformers applies the
+        # adapter to the base itself (peft), unmerged: the model as it was trained.
+        base = adapter_base(model_dir)
+        self.processor = WhisperProcessor.from_pretrained(str(base or model_dir))
         dtype = torch.float16 if options.device.startswith("cuda") else torch.float32
         self.model = WhisperForConditionalGeneration.from_pretrained(str(model_dir), dtype=dtype).to(options.device).eval()
         tok = self.processor.tokenizer
