@@ -235,11 +235,10 @@ class Parity:
                 "reference_compute_type": self.reference_compute_type, "forms": [f.to_dict() for f in self.forms]}
 
 
-def run_forms_parity(bench, reference: ShippedForm, forms: Sequence[ShippedForm], progress=None, cancel=None,
-                     reference_result=None) -> Parity:
+def run_forms_parity(bench, reference: ShippedForm, forms: Sequence[ShippedForm], progress=None, cancel=None) -> Parity:
     """Decode the reference and every form through `bench.run_bench` (same data, clips and
     decoding options as `bench`; plain decoding, no strategy) and compare each with the
-    reference. `reference_result`: the reference's run when already decoded."""
+    reference."""
     from .bench import run_bench
 
     def decode(form: ShippedForm):
@@ -248,7 +247,7 @@ def run_forms_parity(bench, reference: ShippedForm, forms: Sequence[ShippedForm]
                           rung=None, decoding=replace(bench.decoding, compute_type=compute))
         return run_bench(request, progress, cancel)
 
-    base = reference_result or decode(reference)
+    base = decode(reference)
     results = [(form, decode(form)) for form in forms]
     return Parity(reference, base.run_id, _applied_compute(bench.workspace, base.run_id),
                   tuple(compare_runs(bench.workspace, base, form, result) for form, result in results))
