@@ -9,6 +9,7 @@ other threads may hold), so inside a threaded host, such as the TUI's workers, c
 run serially; `fork_map` says so with `can_fork`. Results are the same either way.
 """
 
+import gc
 import multiprocessing
 import os
 import threading
@@ -59,8 +60,13 @@ def fork_map(fn: Callable[[object, int, int], T], shared, ranges: list[tuple[int
     sent. Call only when `can_fork()`; one fork_map at a time."""
     global _SHARED
     _SHARED = shared
+    # Objects that exist now are set aside from the garbage collector (here and, inherited,
+    # in the workers): a worker's collections would otherwise write to every one of them
+    # and copy the parent's memory page by page, and the parent's would scan them again.
+    gc.freeze()
     try:
         with multiprocessing.get_context("fork").Pool(max(1, min(workers, len(ranges)))) as pool:
             yield from pool.imap(_run, [(fn, start, stop) for start, stop in ranges])
     finally:
+        gc.unfreeze()
         _SHARED = None
