@@ -197,7 +197,7 @@ def test_a_recording_read_in_blocks_decodes_as_the_whole_signal_does(backend, re
     `transcribe` over the whole signal."""
     import weakref
 
-    from workbench import transcription
+    from workbench import engine, transcription
     from workbench.backends.base import BlockAudio
     from workbench.dataset import AudioSource, Utterance
 
@@ -214,9 +214,9 @@ def test_a_recording_read_in_blocks_decodes_as_the_whole_signal_does(backend, re
             yield block
             del block
 
-    real = transcription.iter_audio_blocks
-    monkeypatch.setattr(transcription, "iter_audio_blocks", counted)
-    monkeypatch.setattr(transcription, "BLOCK_S", 5.0)
+    real = engine.iter_audio_blocks
+    monkeypatch.setattr(engine, "iter_audio_blocks", counted)  # where both engines read long items
+    monkeypatch.setattr(engine, "BLOCK_S", 5.0)
     audio = transcription.utterance_audio(Utterance("long", AudioSource(path=str(path)), "", duration_s=len(samples) / 16_000))
     assert isinstance(audio, BlockAudio) and len(audio) == len(samples)
     # greedy with no fallback: the decoding is deterministic (the fallback samples)
