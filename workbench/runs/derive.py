@@ -59,7 +59,7 @@ def post_process_hypotheses(hypotheses, steps, progress=None, stage: str = "post
                 text = " ".join(piece for _, _, piece in segments if piece)
             else:
                 for step in steps:
-                    text, changes = step.postprocess(text, h.slices.get("language"))
+                    text, changes = _apply(step, text, h.slices.get("language"), extra)
                     made.extend(changes)
         replaced += len(made)
         extra["replacements"], extra["baseline_hypothesis"] = made, h.hypothesis
@@ -69,6 +69,17 @@ def post_process_hypotheses(hypotheses, steps, progress=None, stage: str = "post
         if progress:
             progress(stage, k + 1, len(hypotheses))
     return rows, replaced
+
+
+def _apply(step, text: str, language: str | None, extra: dict) -> tuple[str, list]:
+    """One post-processing step on one clip's transcript. A step that reads more than the
+    text (the decoder's n-best list in `extra["nbest"]`, word probabilities in
+    `extra["words"]`) has `postprocess_hypothesis(text, language, extra)`; `extra` is the
+    stored hypothesis's signals, read-only to the step."""
+    rich = getattr(step, "postprocess_hypothesis", None)
+    if rich is not None:
+        return rich(text, language, extra)
+    return step.postprocess(text, language)
 
 
 def derive_run(store, base_run: str, spec: str, steps, step_configs: dict, lexicon, lexicon_info: dict | None,
