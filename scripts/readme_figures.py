@@ -19,6 +19,13 @@ figures, the runs and the commit.
                                                  # one command after a change that moves the figures)
     scripts/readme_figures.py --check            # exit 1 with a diff when a block differs from the runs
 
+A second kind of block, `demo-cheap-rungs`, compares the cheap rungs (`strategies=` in its
+marker) on the same held-out part: clinical and general WER, each accent's clinical WER,
+term recall and each strategy's decoding time. It is rendered by running the comparison
+itself (`workbench.strategy_runs.run_comparison`, misrecognitions mined from the train
+part) on stored runs only: --check never decodes, and says so when the runs are not
+stored (`--write --bench` makes them with `workbench bench --strategies ...`).
+
 The int8 kernels round differently on different instruction sets, so the figures depend
 on the CPU. --check is strict only when the runs were made on the CPU and kernels the
 README names; on another CPU it prints the difference for information and exits 0.
@@ -44,7 +51,7 @@ from workbench.atomic import write_text_atomic  # noqa: E402
 from workbench.backends import DecodingOptions  # noqa: E402
 from workbench.dataset import is_true  # noqa: E402
 from workbench.diagnostics import hallucination, language_id  # noqa: E402
-from workbench.errors import BadInputError  # noqa: E402
+from workbench.errors import BadInputError, NotStoredError  # noqa: E402
 from workbench.runstore import RunStore  # noqa: E402
 from workbench.scoring import Scorecard, SliceScore, scorecard_from_dict  # noqa: E402
 
@@ -274,6 +281,146 @@ def render_baseline(runs: list[ModelRun]) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------- cheap rungs
+BLOCK_KINDS = ("demo-baseline", "demo-cheap-rungs")
+DEMO_LEXICON = DEMO_MANIFEST.parent / "lexicon.csv"
+CHEAP_SLICES = ("accent", "language", "domain", "accent*domain")
+CLINICAL, GENERAL = "clinical", "general"
+# The issue's bar for the best cheap rung (README): clinical WER down 30% relative, general
+# WER up at most 0.5 point, every accent's clinical WER down at least 10% relative.
+CLINICAL_CUT, GENERAL_RISE, ACCENT_CUT = 0.30, 0.005, 0.10
+
+
+def _cheap_request(block: "Block", workspace: Path, data: Path, stored_only: bool):
+    from workbench.bench import BenchRequest
+    from workbench.evaluation import EvaluationOptions
+    from workbench.service import DataSelection
+    from workbench.strategy_runs import ComparisonRequest
+
+    bench = BenchRequest(DataSelection(str(data), part="heldout"), model=block.models[0], workspace=str(workspace),
+                         evaluation=EvaluationOptions(slice_columns=CHEAP_SLICES), reuse=True, stored_only=stored_only)
+    return ComparisonRequest(bench, ("baseline",) + block.strategies, str(DEMO_LEXICON), mine=True)
+
+
+def bench_cheap_rungs(block: "Block", workspace: Path, data: Path) -> None:
+    """`workbench bench --strategies ... --mine` for the block (stored runs are reused)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "workbench.cli", "bench", "--model", block.models[0], "--data", str(data),
+               "--workspace", str(workspace), "--strategies", ",".join(("baseline",) + block.strategies),
+               "--lexicon", str(DEMO_LEXICON), "--mine", "--slices", ",".join(CHEAP_SLICES)]
+    print("+ workbench " + " ".join(command[3:]), file=sys.stderr, flush=True)
+    done = subprocess.run(command, cwd=REPO)
+    if done.returncode != 0:
+        raise BadInputError(f"`workbench bench --strategies ...` exited {done.returncode}; the README was not changed")
+
+
+def cheap_rungs_comparison(block: "Block", workspace: Path, data: Path):
+    """The block's comparison from stored decoded runs only (NotStoredError when one is missing)."""
+    import io
+    from contextlib import redirect_stderr
+
+    from workbench.strategy_runs import run_comparison
+
+    if not (workspace / "runs.sqlite").is_file():
+        raise NotStoredError(f"no run store in {workspace}")
+    with redirect_stderr(io.StringIO()):  # the comparison's progress lines
+        return run_comparison(_cheap_request(block, workspace, data, stored_only=True))
+
+
+def _slice_of(outcome, column: str, value: str):
+    card = outcome.result.evaluation.normalized
+    return card.overall if column == "overall" else next((s for s in card.slices if (s.column, s.value) == (column, value)), None)
+
+
+def _delta(outcome, column: str, value: str):
+    return next((d for d in outcome.deltas if (d.column, d.value) == (column, value)), None)
+
+
+def _cell(outcome, column: str, value: str, baseline) -> str:
+    s, b = _slice_of(outcome, column, value), _slice_of(baseline, column, value)
+    if s is None or s.wer is None:
+        return "—"
+    if outcome is baseline or b is None or not b.wer:
+        return _pct(s.wer)
+    d = _delta(outcome, column, value)
+    mark = " ▲" if d is not None and d.significantly_worse else (" ▼" if d is not None and d.significantly_better else "")
+    return f"{_pct(s.wer)} ({100 * (s.wer - b.wer) / b.wer:+.0f}%){mark}"
+
+
+def cheap_rungs_verdict(comparison) -> tuple[str | None, list[str]]:
+    """(the best strategy meeting the bar, or None; one line per strategy saying how it fares)."""
+    base = comparison.outcomes[0]
+    accents = [v.split("/")[0] for (c, v) in _keys(base) if c == "accent*domain" and v.endswith("/" + CLINICAL)]
+    lines, best = [], None
+    for o in comparison.outcomes[1:]:
+        clinical, general = _slice_of(o, "domain", CLINICAL), _slice_of(o, "domain", GENERAL)
+        b_clinical, b_general = _slice_of(base, "domain", CLINICAL), _slice_of(base, "domain", GENERAL)
+        cut = 1 - clinical.wer / b_clinical.wer
+        rise = general.wer - b_general.wer
+        cuts = {}
+        for accent in accents:
+            a, b = _slice_of(o, "accent*domain", f"{accent}/{CLINICAL}"), _slice_of(base, "accent*domain", f"{accent}/{CLINICAL}")
+            if a is not None and b is not None and b.wer:
+                cuts[accent] = 1 - a.wer / b.wer
+        short = sorted((c, a) for a, c in cuts.items() if c < ACCENT_CUT)
+        meets = cut >= CLINICAL_CUT and rise <= GENERAL_RISE and not short
+        if meets and (best is None or clinical.wer < _slice_of(best, "domain", CLINICAL).wer):
+            best = o
+        worst = min(cuts.items(), key=lambda kv: kv[1]) if cuts else None
+        lines.append(f"- `{o.spec}`: clinical WER cut by {100 * cut:.0f}% relative, general WER {100 * rise:+.1f} points, "
+                     + (f"smallest accent cut {100 * worst[1]:.0f}% ({worst[0]})" if worst else "no accent slices")
+                     + (": **meets the bar**." if meets else ": misses the bar"
+                        + (f" ({', '.join(a for _, a in short)} below 10%)." if short else "."))
+                     )
+    return (best.spec if best else None), lines
+
+
+def _keys(outcome) -> list[tuple[str, str]]:
+    return [(s.column, s.value) for s in outcome.result.evaluation.normalized.slices]
+
+
+def render_cheap_rungs(comparison) -> list[str]:
+    """The block's lines: clinical/general and each accent's clinical WER per strategy, the
+    term and cost figures, the verdict against the bar, provenance."""
+    base = comparison.outcomes[0]
+    model = base.result.report.get("model")
+    card = base.result.evaluation.normalized
+    rows = [("overall", "all"), ("domain", CLINICAL), ("domain", GENERAL)]
+    rows += [(c, v) for c, v in _keys(base) if c == "accent*domain" and v.endswith("/" + CLINICAL)]
+    header = ["slice", "utts"] + [f"`{o.spec}`" for o in comparison.outcomes]
+    lines = [f"Held-out part of the demo corpus, `{model}`, faster-whisper int8, `{card.normalizer}` normalizer; "
+             "normalized WER % and (relative change vs the baseline); ▲/▼ = significantly worse/better (paired "
+             "95% bootstrap). Misrecognitions mined from the train part only.", "",
+             "| " + " | ".join(header) + " |", "|---|---:|" + "---|" * len(comparison.outcomes)]
+    for column, value in rows:
+        s = _slice_of(base, column, value)
+        if s is None:
+            continue
+        name = "overall" if column == "overall" else (f"{value.replace('/', ' ')}" if column == "accent*domain" else f"{column}={value}")
+        lines.append("| " + " | ".join([name, str(s.utterances)] + [_cell(o, column, value, base) for o in comparison.outcomes]) + " |")
+    lines += ["", "| strategy | term recall % | term precision % | words broken / fixed | no-speech words | decoded again |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for o in comparison.outcomes:
+        t = o.terms[0] if o.terms else None
+        over = o.over[0]
+        again = (o.cost or {}).get("decoded_again")
+        lines.append(f"| `{o.spec}` | {_pct(t.recall) if t else '—'} | {_pct(t.precision) if t else '—'} | "
+                     f"{'—' if o is base else f'{over.broken} / {over.fixed}'} | {o.result.hallucination.words} | "
+                     f"{'—' if again is None else again} |")
+    best, verdicts = cheap_rungs_verdict(comparison)
+    lines += ["", "Against the bar (clinical WER −30% relative, general WER at most +0.5 point, every accent's clinical "
+              "WER −10% relative):", *verdicts, "",
+              f"Best cheap rung: **`{best}`**." if best else "No cheap rung meets the whole bar on this corpus.", ""]
+    cost = ", ".join(f"`{o.spec}` {((o.cost or {}).get('decode_s', 0.0) + (o.cost or {}).get('post_s', 0.0)):.0f} s"
+                     for o in comparison.outcomes)
+    lines.append(f"<sub>Decoding time as measured when each run was made (first pass included; the machine's load "
+                 f"moves it, see `benchmarks/bench_cheap_rungs.py` for side-by-side figures): {cost}.</sub>")
+    runs = ", ".join(f"`{o.result.run_id}` ({o.spec})" for o in comparison.outcomes)
+    lines.append(f"{_PROVENANCE}{runs}; regenerate with `{WRITE_COMMAND}`.</sub>")
+    return lines
+
+
 # --------------------------------------------------------------------------- README
 @dataclass(frozen=True)
 class Block:
@@ -281,6 +428,7 @@ class Block:
     models: tuple[str, ...]
     start: int  # index of the begin marker line
     end: int  # index of the end marker line
+    strategies: tuple[str, ...] = ()  # demo-cheap-rungs: the specs compared
 
 
 def find_blocks(lines: list[str], readme: Path) -> list[Block]:
@@ -291,23 +439,27 @@ def find_blocks(lines: list[str], readme: Path) -> list[Block]:
             continue
         name = m.group("name")
         args = dict(a.split("=", 1) for a in m.group("args").split() if "=" in a)
-        if name != "demo-baseline":
-            raise BadInputError(f"{readme}:{i + 1}: unknown figures block {name!r} (known: demo-baseline)")
-        models = tuple(x for x in args.get("models", "base").split(",") if x)
+        if name not in BLOCK_KINDS:
+            raise BadInputError(f"{readme}:{i + 1}: unknown figures block {name!r} (known: {', '.join(BLOCK_KINDS)})")
+        models = tuple(x for x in args.get("models", args.get("model", "base")).split(",") if x)
+        specs = tuple(x for x in args.get("strategies", "").split(",") if x)
+        if name == "demo-cheap-rungs" and not specs:
+            raise BadInputError(f"{readme}:{i + 1}: block {name!r} needs strategies=SPEC,SPEC in its marker")
         end_marker = f"<!-- figures:{name}:end -->"
         try:
             end = next(j for j in range(i + 1, len(lines)) if lines[j].strip() == end_marker)
         except StopIteration:
             raise BadInputError(f"{readme}:{i + 1}: block {name!r} has no end marker {end_marker!r}") from None
-        blocks.append(Block(name, models, i, end))
+        blocks.append(Block(name, models, i, end, specs))
     if not blocks:
         raise BadInputError(f"{readme}: no figures block (a line '<!-- figures:demo-baseline:begin models=base -->')")
     return blocks
 
 
 def _compared(lines: list[str]) -> list[str]:
-    """The lines --check compares: all but the provenance (run ids, commit)."""
-    return [line for line in lines if not line.startswith(_PROVENANCE)]
+    """The lines --check compares: all but the small print (run ids, commit, decoding times,
+    which depend on the machine's load)."""
+    return [line for line in lines if not line.startswith("<sub>")]
 
 
 def _made_on(lines: list[str]) -> tuple[str, str] | None:
@@ -336,12 +488,26 @@ def run(readme: Path, workspace: Path, data: Path, mode: str, out=None, run_benc
         raise BadInputError(f"{readme}: no such file")
     if run_bench:
         blocks = find_blocks(readme.read_text(encoding="utf-8").split("\n"), readme)
-        bench(list(dict.fromkeys(m for b in blocks for m in b.models)), workspace, data)
+        bench(list(dict.fromkeys(m for b in blocks if b.name == "demo-baseline" for m in b.models)), workspace, data)
+        for b in blocks:
+            if b.name == "demo-cheap-rungs":
+                bench_cheap_rungs(b, workspace, data)
     # Read (again) only now, so that edits made while the benches ran are kept.
     text = readme.read_text(encoding="utf-8")
     lines = text.split("\n")
     blocks = find_blocks(lines, readme)
-    rendered = {b.start: render_baseline(block_runs(workspace, b.models, data)) for b in blocks}
+    rendered = {}
+    for b in blocks:
+        if b.name == "demo-baseline":
+            rendered[b.start] = render_baseline(block_runs(workspace, b.models, data))
+            continue
+        try:
+            rendered[b.start] = render_cheap_rungs(cheap_rungs_comparison(b, workspace, data))
+        except NotStoredError as exc:
+            if mode == "write":
+                raise BadInputError(f"{b.name}: {exc}; make the runs with `{WRITE_COMMAND}`") from None
+            print(f"{readme}: {b.name} not checked: {exc}", file=out)
+            rendered[b.start] = None
     if mode == "write":
         new: list[str] = []
         cursor = 0
@@ -362,6 +528,8 @@ def run(readme: Path, workspace: Path, data: Path, mode: str, out=None, run_benc
     for b in blocks:
         current = lines[b.start + 1 : b.end]
         expected = rendered[b.start]
+        if expected is None:
+            continue
         if _compared(current) == _compared(expected):
             print(f"{readme}: {b.name} matches the stored runs", file=out)
             continue

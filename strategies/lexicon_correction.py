@@ -371,6 +371,26 @@ class LexiconCorrector:
                     candidates.append((0, found[1] - _EDGE_PENALTY * edges, i, j, found[0], found[2], found[1]))
         return self._apply(hypothesis, tokens, index, candidates)
 
+    def terms_in(self, text: str, language: str | None) -> tuple[str, ...]:
+        """The lexicon terms of the language written out in `text`, in text order (each
+        occurrence once; a longer term wins over one it contains)."""
+        index = self._index(language_code(language))
+        norms = [t[2] for t in words(text)]
+        found, i = [], 0
+        while i < len(norms):
+            hit = None
+            for j in range(min(len(norms), i + index.longest_from.get(norms[i], 0)), i, -1):
+                term = index.exact.get(tuple(norms[i:j]))
+                if term is not None:
+                    hit = (j, index.terms[term].text)
+                    break
+            if hit is None:
+                i += 1
+                continue
+            found.append(hit[1])
+            i = hit[0]
+        return tuple(found)
+
     def _best(self, index: _Index, span: tuple[str, ...], core: tuple[str, ...], infos) -> tuple[int, float, str] | None:
         """The best term for one span: (term index, score, method), or None."""
         o = self.options

@@ -57,9 +57,13 @@ class PromptBias:
         code = language_code(language)
         own = [t.text for t in self.lexicon.terms if t.language and language_code(t.language) == code]
         neutral = [t.text for t in self.lexicon.terms if not t.language]
+        return self.fit(own + neutral)
+
+    def fit(self, terms: list[str]) -> str:
+        """'Glossary: a, b, c.' with as many of `terms` (in order, once each) as fit the budget."""
         chosen: list[str] = []
         encoding = _encoding()
-        for term in dict.fromkeys(own + neutral):  # keep order, drop duplicates
+        for term in dict.fromkeys(terms):  # keep order, drop duplicates
             candidate = self.config.prefix + ", ".join(chosen + [term]) + "."
             if len(encoding.encode(candidate)) > self.config.max_tokens:
                 break

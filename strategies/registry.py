@@ -24,6 +24,7 @@ comparison: an override for a strategy that is not in a spec does not apply to i
 
 import dataclasses
 import types
+from itertools import combinations
 import typing
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ __all__ = [
     "check_overrides",
     "choices",
     "config_of",
+    "decode_spec",
     "fields",
     "get",
     "ladder",
@@ -90,6 +92,10 @@ class StrategyInfo:
     # False: not a rung of the escalation ladder (e.g. long-form decoding, which changes
     # nothing for clips of up to 30 s); still run by name in a comparison.
     on_ladder: bool = True
+    # What a decode-time strategy sets on each item (AudioItem fields). Two decode-time
+    # strategies combine when they set different fields (n-best with biasing); two that
+    # set the same one (two prompts) cannot.
+    decode_fields: tuple[str, ...] = ("prompt", "hotwords")
 
     def fields(self) -> tuple[ConfigField, ...]:
         return _fields(self)
@@ -99,14 +105,15 @@ _REGISTRY: dict[str, StrategyInfo] = {}
 
 
 def register(name: str, stage: str, config_type: type, cost: int, description: str, version: int = 1,
-             needs_lexicon: bool = False, on_ladder: bool = True):
+             needs_lexicon: bool = False, on_ladder: bool = True, decode_fields: tuple[str, ...] = ("prompt", "hotwords")):
     """Decorator for a factory; a name can be registered once. The config type is checked
     here, at import, so a strategy with an option the CLI cannot set fails loudly."""
     if stage not in STAGES:
         raise ValueError(f"strategy {name!r}: stage must be one of {STAGES}, got {stage!r}")
     if not name or "+" in name or "." in name or "=" in name or name != name.strip():
         raise ValueError(f"strategy name {name!r}: must be non-empty, without spaces around it, '+', '.' or '='")
-    info = StrategyInfo(name, stage, config_type, None, cost, description, version, needs_lexicon, on_ladder)  # type: ignore[arg-type]
+    info = StrategyInfo(name, stage, config_type, None, cost, description, version, needs_lexicon, on_ladder,  # type: ignore[arg-type]
+                        tuple(decode_fields) if stage == "decode" else ())
     _fields(info)  # raises on a config type that is not a frozen dataclass of plain types
 
     def decorate(factory):
@@ -142,8 +149,8 @@ def needs_lexicon(spec: str) -> bool:
 def parse(spec: str) -> tuple[StrategyInfo, ...]:
     """'lexicon+prompt' -> (prompt, lexicon): decoding first, then post-processing.
 
-    At most one decode-time strategy (two prompts cannot both be the prompt), and
-    'baseline' only alone.
+    Decode-time strategies combine only when they set different item fields (two prompts
+    cannot both be the prompt; n-best and biasing can), and 'baseline' only alone.
     """
     names = [n.strip() for n in spec.split("+") if n.strip()]
     if not names:
@@ -153,9 +160,20 @@ def parse(spec: str) -> tuple[StrategyInfo, ...]:
         raise ValueError(f"strategy spec {spec!r} names a strategy twice")
     if any(i.stage == "none" for i in infos) and len(infos) > 1:
         raise ValueError(f"strategy spec {spec!r}: baseline cannot be combined")
-    if sum(1 for i in infos if i.stage == "decode") > 1:
-        raise ValueError(f"strategy spec {spec!r}: at most one decode-time strategy")
-    return tuple(sorted(infos, key=lambda i: STAGES.index(i.stage)))
+    decoders = [i for i in infos if i.stage == "decode"]
+    for a, b in combinations(decoders, 2):
+        shared = sorted(set(a.decode_fields) & set(b.decode_fields))
+        if shared:
+            raise ValueError(f"strategy spec {spec!r}: {a.name} and {b.name} both set the decoder's {' and '.join(shared)}; "
+                             "combine decode-time strategies that change different things")
+    # Decode-time ones in one canonical order (a run's name), post-processing as written.
+    return tuple(sorted(infos, key=lambda i: (STAGES.index(i.stage), i.name if i.stage == "decode" else "")))
+
+
+def decode_spec(spec: str) -> str:
+    """The decode-time part of `spec` ('lexicon+bias+nbest' -> 'nbest+bias'), or 'baseline':
+    what one decoded run is made with, before post-processing."""
+    return "+".join(i.name for i in parse(spec) if i.stage == "decode") or "baseline"
 
 
 # --------------------------------------------------------------------------- ladder / TUI list
@@ -168,8 +186,13 @@ def ladder() -> tuple[str, ...]:
     infos = tuple(i for i in available() if i.on_ladder)
     alone = [i.name for i in infos if i.stage == "none"] + [i.name for i in infos if i.stage != "none"]
     posts = [i for i in infos if i.stage == "post"]
-    combined = ["+".join(i.name for i in sorted(posts + [d], key=lambda s: (s.cost, s.name)))
-                for d in infos if d.stage == "decode" and posts]
+    decoders = [i for i in infos if i.stage == "decode"]
+    # each decode-time strategy, and each pair that combines (n-best with biasing), with
+    # every post-processing one; cheaper sets first
+    sets = [[d] for d in decoders] + [[a, b] for a, b in combinations(decoders, 2)
+                                       if not set(a.decode_fields) & set(b.decode_fields)]
+    sets.sort(key=lambda group: sum(i.cost for i in group))
+    combined = ["+".join(i.name for i in sorted(posts + group, key=lambda s: (s.cost, s.name))) for group in sets if posts]
     return tuple(alone + combined)
 
 
@@ -437,8 +460,12 @@ class Pipeline:
 
     @property
     def decode(self):
-        """The decode-time strategy (it has `decode_overrides`), or None."""
-        return next((s.strategy for s in self.steps if s.info.stage == "decode"), None)
+        """The decode-time strategy (it has `decode_overrides`), or None. Several combine
+        into one (`Decoders`)."""
+        decoders = tuple(s.strategy for s in self.steps if s.info.stage == "decode")
+        if len(decoders) > 1:
+            return Decoders(decoders)
+        return decoders[0] if decoders else None
 
     @property
     def post(self) -> tuple:
@@ -447,6 +474,35 @@ class Pipeline:
 
     def config(self) -> dict:
         return _config_dict(tuple((s.info, s.config) for s in self.steps))
+
+
+class Decoders:
+    """Decode-time strategies that set different item fields, as one: their overrides
+    merged (`parse` has checked they do not overlap). A strategy with a first pass
+    (`first_pass`, e.g. targeted biasing) decides which utterances are decoded again."""
+
+    def __init__(self, parts: tuple):
+        self.parts = parts
+        self.first_pass = any(getattr(p, "first_pass", False) for p in parts)
+
+    def decode_overrides(self, language: str | None, backend: str) -> dict:
+        out: dict = {}
+        for part in self.parts:
+            out.update(part.decode_overrides(language, backend))
+        return out
+
+    def second_pass(self, language: str | None, backend: str, text: str, extra: dict) -> dict | None:
+        """The item's fields for decoding again, or None to keep the first pass as it is."""
+        out: dict = {}
+        for part in self.parts:
+            if getattr(part, "first_pass", False):
+                fields = part.second_pass(language, backend, text, extra)
+                if fields is None:
+                    return None
+                out.update(fields)
+            else:
+                out.update(part.decode_overrides(language, backend))
+        return out
 
 
 def build(spec: str, overrides: Overrides = None, lexicon=None, where: str = "--set") -> Pipeline:

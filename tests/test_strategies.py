@@ -34,7 +34,12 @@ def test_a_name_registers_once():
 
 
 def test_ladder_is_ordered_by_cost():
-    assert [s.name for s in strategies.available()][:3] == ["baseline", "lexicon", "prompt"]
+    names = [s.name for s in strategies.available()]
+    assert names[:2] == ["baseline", "lexicon"]
+    costs = [s.cost for s in strategies.available()]
+    assert costs == sorted(costs)
+    ladder = strategies.ladder()
+    assert ladder.index("lexicon") < ladder.index("prompt") < ladder.index("lexicon+prompt")
 
 
 def test_prompt_puts_the_utterance_language_first_and_fits_the_budget():
@@ -210,7 +215,7 @@ def test_overrides_apply_to_the_strategies_of_each_spec():
     strategies.check_overrides(["baseline", "lexicon", "prompt"], overrides)
     from workbench.errors import BadInputError
 
-    with pytest.raises(BadInputError, match=r"--set max_tokens=100: applies to none of the strategies run \(baseline, lexicon\); prompt has it"):
+    with pytest.raises(BadInputError, match=r"--set max_tokens=100: applies to none of the strategies run \(baseline, lexicon\); prompt and bias have it"):
         strategies.check_overrides(["baseline", "lexicon"], overrides)
 
 
@@ -252,13 +257,15 @@ def test_options_from_toml():
 
 
 def test_choices_for_the_tui_come_from_the_registry():
-    assert strategies.ladder() == ("baseline", "lexicon", "prompt", "lexicon+prompt")
+    assert strategies.ladder()[:2] == ("baseline", "lexicon")
+    assert {"prompt", "lexicon+prompt", "lexicon+nbest", "lexicon+bias", "lexicon+nbest+bias"} <= set(strategies.ladder())
     assert dict(strategies.choices())["lexicon+prompt"] == "both: prompt while decoding, then lexicon on the transcript"
     assert dict(strategies.choices())["lexicon"] == strategies.get("lexicon").description
 
 
 def test_which_strategies_need_a_lexicon():
-    assert [strategies.needs_lexicon(s) for s in strategies.ladder()] == [False, True, True, True]
+    assert {s: strategies.needs_lexicon(s) for s in ("baseline", "lexicon", "nbest", "prompt", "lexicon+nbest")} == {
+        "baseline": False, "lexicon": True, "nbest": False, "prompt": True, "lexicon+nbest": True}
 
 
 def test_build_names_a_missing_lexicon():
@@ -289,7 +296,8 @@ def test_a_strategy_that_fails_to_import_is_an_error_naming_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(strategies.__file__).resolve().parents[1]).stdout.strip()
-    assert out.startswith("PluginLoadError strategy module strategies.lexicon failed to load: ModuleNotFoundError"), out
+    # the first module (alphabetically) that needs it: bias, built on the correction layer
+    assert out.startswith("PluginLoadError strategy module strategies.bias failed to load: ModuleNotFoundError"), out
     assert "rapidfuzz" in out
 
 

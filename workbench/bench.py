@@ -19,13 +19,14 @@ from .backends import DEFAULT_BACKEND, DecodingOptions, create_backend
 from .dataset import Problem, default_slice_columns
 from .diagnostics import HallucinationScore, LanguageIdScore
 from .engine import DecoderSpec, Engine, EngineOptions, LocalEngine, open_decoder
-from .errors import BadInputError
+from .errors import BadInputError, NotStoredError
 from .evaluation import Evaluation, EvaluationOptions, Thresholds
 from .normalizers import get_normalizer
 from .runs import Claim, Coverage, claim, code_version, file_sha256, guarded, make_identity, rows_fingerprint, score_stored, store_scores
-from .runstore import DEFAULT_WORKSPACE, RunStore
+from .runstore import DEFAULT_WORKSPACE, RunStore, StoredHypothesis
 from .service import DataSelection, Progress, SelectedData, data_facts, no_utterances_message, select_data
 from .transcription import TranscriptionStats, transcribe_into_run
+from .slicing import unknown_columns
 
 __all__ = ["BenchRequest", "BenchResult", "run_bench", "open_engine", "ParityResult", "run_parity", "demo_manifest", "longform_manifest"]
 
@@ -57,6 +58,9 @@ class BenchRequest:
     # escalation: the baseline is decoded once). The identity covers data, split, model
     # weights, backend, decoding options as applied, strategy config, normalizer and code.
     reuse: bool = False
+    # Only an identical finished run may answer (NotStoredError otherwise): for readers of
+    # stored figures (scripts/readme_figures.py --check) that must never start decoding.
+    stored_only: bool = False
     limit: int | None = None  # only the first N held-out utterances (quick looks)
     strategy: str = "baseline"  # a decode-time strategy (strategies registry), or baseline
     lexicon: str | None = None  # lexicon file for strategies that need one
@@ -85,22 +89,64 @@ class BenchResult:
 
 
 def _strategy(request: BenchRequest):
-    """(per-utterance decoding overrides or None, the strategy's full config, its lexicon)."""
+    """(the decode-time strategy object or None, its full config, its lexicon). `strategy`
+    names one decode-time strategy or several that combine ('nbest+bias')."""
     if request.strategy == "baseline":
         return None, {}, None  # options are for the strategies run beside it (checked up front)
     import strategies
 
-    info = strategies.get(request.strategy)
-    if info.stage != "decode":
-        raise BadInputError(f"strategy {request.strategy!r} does not change decoding; it runs on a decoded run")
+    infos = strategies.parse(request.strategy)
+    posts = [i.name for i in infos if i.stage != "decode"]
+    if posts:
+        raise BadInputError(f"strategy {posts[0]!r} does not change decoding; it runs on a decoded run")
     lexicon = None
     if request.lexicon:
         from .lexicon import load_lexicon
 
         lexicon = load_lexicon(request.lexicon)
-    config = strategy_config(info, request.strategy_options)
-    strategy = info.factory(config, lexicon)
-    return (lambda u: strategy.decode_overrides(u.language, request.backend)), asdict(config), lexicon
+    pipeline = strategies.build(request.strategy, dict(request.strategy_options), lexicon)
+    config = {s.info.name: asdict(s.config) for s in pipeline.steps}
+    decoder = pipeline.decode
+    if getattr(decoder, "first_pass", False):
+        # The first pass: the plain decoding, or (a two-pass strategy's first_pass="rest")
+        # the same decoding without what decodes again ('bias+nbest': the n-best run).
+        rest = [s.info.name for s in pipeline.steps if not getattr(s.strategy, "first_pass", False)]
+        two_pass = [s for s in pipeline.steps if getattr(s.strategy, "first_pass", False)]
+        decoder.first_spec = "+".join(rest) if rest and all(getattr(s.config, "first_pass", "plain") == "rest" for s in two_pass) else "baseline"
+    # One strategy's config as before (identities of existing runs stay the same).
+    return decoder, (next(iter(config.values())) if len(config) == 1 else config), lexicon
+
+
+def _first_pass(request: BenchRequest, decoder, utterances, progress, cancel):
+    """For a strategy that decodes again only what its first pass calls for (targeted
+    biasing): the first pass is the decoding of the same data by the rest of the spec
+    (plain decoding, or n-best for 'bias+nbest'; a stored one is reused), and each
+    utterance either keeps it or gets the fields it is decoded again with. Returns
+    (first-pass run id, its identity, {id: fields}, {id: row kept})."""
+    from dataclasses import replace
+
+    import strategies
+
+    spec = getattr(decoder, "first_spec", "baseline")
+    lexicon = request.lexicon if spec != "baseline" and strategies.needs_lexicon(spec) else None
+    first = run_bench(replace(request, strategy=spec, lexicon=lexicon, rung=None, reuse=True), progress, cancel)
+    with RunStore(request.workspace) as store:
+        rows = {h.utterance_id: h for h in store.hypotheses(first.run_id)}
+        identity = store.run(first.run_id).identity
+    again: dict[str, dict] = {}
+    kept: dict[str, StoredHypothesis] = {}
+    for u in utterances:
+        row = rows.get(u.id)
+        extra = dict(row.extra or {}) if row is not None else {}
+        fields = None
+        if row is not None and "error" not in extra:
+            fields = decoder.second_pass(u.language, request.backend, row.hypothesis, extra)
+        if fields is None and row is not None:
+            kept[u.id] = StoredHypothesis(u.id, u.reference, row.hypothesis, dict(u.slices),
+                                          {**extra, "first_pass": first.run_id, "decoded_again": False})
+        else:
+            again[u.id] = fields or {}
+    return first.run_id, identity, again, kept
 
 
 def strategy_config(info, options: tuple[tuple[str, str], ...]):
@@ -134,10 +180,17 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
     if not utterances:
         raise BadInputError(no_utterances_message(request.selection, data))
     columns = request.evaluation.slice_columns or default_slice_columns(utterances, data.slice_columns)
-    unknown = [c for c in columns if c not in data.slice_columns]
+    unknown = unknown_columns(columns, data.slice_columns)
     if unknown:
         raise BadInputError(f"--slices: unknown column {unknown[0]!r} (the data has: {', '.join(data.slice_columns) or 'none'})")
-    overrides, strategy_cfg, lexicon = _strategy(request)
+    decoder, strategy_cfg, lexicon = _strategy(request)
+    overrides = (lambda u: decoder.decode_overrides(u.language, request.backend)) if decoder is not None else None
+    first_pass = None  # (run id, identity) of the first pass a two-pass strategy builds on
+    kept: dict = {}
+    if decoder is not None and getattr(decoder, "first_pass", False):
+        first_run, first_identity, again, kept = _first_pass(request, decoder, utterances, progress, cancel)
+        first_pass = (first_run, first_identity)
+        overrides = lambda u: again.get(u.id, {})  # noqa: E731
     spec = DecoderSpec(request.backend, request.model, request.decoding, request.selection.load.preprocessing)
     # `create_backend` looked up here, so a caller may swap in cached backends (benchmarks/bench_transcription.py).
     engine = open_engine(spec, request.engine, progress, create=lambda *a: create_backend(*a))
@@ -155,7 +208,8 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
         "split_heldout_id": data.split.heldout_id,
         "part": request.selection.part,
         "strategy": {"name": request.strategy, "config": strategy_cfg,
-                     "lexicon_sha256": lexicon_info["sha256"] if lexicon_info else None},
+                     "lexicon_sha256": lexicon_info["sha256"] if lexicon_info else None,
+                     **({"first_pass": first_pass[1]} if first_pass else {})},
         "model": {"name": request.model, "weights": weights},
         "backend": request.backend,
         "decoding": decoding_identity,
@@ -167,7 +221,13 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
         "kernels": engine.facts.kernels,
     })
     config = {**_config(request, columns, decoding, lexicon_info), "engine": engine.record()}
+    if first_pass:
+        config["first_pass_run"] = first_pass[0]
     with RunStore(request.workspace) as store:
+        if request.stored_only and not any(r.kind == "bench" and r.status == "succeeded" and r.identity == identity.digest
+                                           for r in store.runs()):
+            raise NotStoredError(f"no finished {request.strategy} run of {request.model} on these utterances is stored in "
+                                 f"{request.workspace} (stored results only: nothing was decoded)")
         claimed = claim(store, "bench", identity, config, heldout, len(utterances), normalizer,
                         reuse=request.reuse, resume=request.resume)
         if claimed.how == "reused":
@@ -175,7 +235,7 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
             return _score(store, claimed, utterances, columns, request, data, stored)
         with guarded(store, claimed.run_id):
             stats = transcribe_into_run(store, claimed.run_id, utterances, None, request.selection.load.preprocessing,
-                                        progress, cancel, overrides, engine=engine)
+                                        progress, cancel, overrides, engine=engine, kept=kept)
             result = _score(store, claimed, utterances, columns, request, data, stats)
             result.report["engine"] = engine.record()  # the engine of this call (the config keeps the one that began the run)
             return result

@@ -134,15 +134,24 @@ def format_comparison(comparison) -> str:
         fmt(header),
         fmt(["-" * w for w in widths]),
     ] + [fmt(r) for r in rows]
-    lines += ["", f"{'strategy':<18} {'term recall':>11} {'term prec.':>10} {'broken':>7} {'fixed':>6} {'replaced':>8} {'no-speech words':>15}  run"]
+    lines += ["", f"{'strategy':<18} {'term recall':>11} {'term prec.':>10} {'broken':>7} {'fixed':>6} {'replaced':>8} "
+                  f"{'no-speech words':>15} {'decode s':>8} {'RTF':>6} {'again':>5}  run"]
     for o in outcomes:
         t = o.terms[0] if o.terms else None
         over = o.over[0]
+        cost = o.cost or {}
+        again = cost.get("decoded_again")
         lines.append(
             f"{o.spec:<18} {pct(t.recall, 1) if t else '—':>11} {pct(t.precision, 1) if t else '—':>10} "
             f"{over.broken if o.spec != 'baseline' else '—':>7} {over.fixed if o.spec != 'baseline' else '—':>6} {o.replacements:>8} "
-            f"{o.result.hallucination.words:>15}  {o.result.run_id}"
+            f"{o.result.hallucination.words:>15} {_seconds(cost.get('decode_s', 0.0) + cost.get('post_s', 0.0)) if cost else '—':>8} "
+            f"{cost.get('real_time_factor') if cost.get('real_time_factor') is not None else '—':>6} {again if again is not None else '—':>5}  {o.result.run_id}"
         )
+    lines.append("decode s: decoding (a two-pass strategy's first pass included) plus post-processing, as measured when each run "
+                 "was made; RTF: decoding seconds per second of audio; again: utterances a two-pass strategy decoded again.")
+    terms = [o for o in outcomes if len(o.terms) > 1]
+    if terms:
+        lines += ["", *format_term_slices(outcomes)]
     from .strategy_runs import longform_side_by_side
 
     longform = longform_side_by_side(comparison)
@@ -154,6 +163,30 @@ def format_comparison(comparison) -> str:
     if comparison.suggestions:
         lines.append("Words the model keeps getting wrong that are not in the lexicon: " + ", ".join(f"{w} ×{n}" for w, n in comparison.suggestions[:15]))
     return "\n".join(lines)
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def format_term_slices(outcomes) -> list[str]:
+    """Term recall / precision per slice (accent, language, ...) of every strategy side by
+    side: whom the lexicon layer serves."""
+    keys = [(t.column, t.value) for t in outcomes[0].terms if t.column != "overall" and t.column != "speaker"]
+    if not keys:
+        return []
+    by = [{(t.column, t.value): t for t in o.terms} for o in outcomes]
+    table = [["slice", "terms"] + [o.spec for o in outcomes]]
+    for key in keys:
+        first = by[0].get(key)
+        if first is None or not first.in_reference:
+            continue
+        cells = []
+        for terms in by:
+            t = terms.get(key)
+            cells.append("—" if t is None else f"{pct(t.recall, 0)}/{pct(t.precision, 0)}")
+        table.append([f"{key[0]}={key[1]}", str(first.in_reference)] + cells)
+    return ["Term recall / precision % per slice (terms: lexicon terms in the references):", ""] + _columns(table)
 
 
 def format_longform_comparison(rows: list[dict]) -> list[str]:
@@ -223,6 +256,7 @@ def comparison_dict(comparison) -> dict:
                 "deltas": [dataclasses.asdict(d) | {"significantly_worse": d.significantly_worse, "significantly_better": d.significantly_better} for d in o.deltas],
                 "over_correction": [dataclasses.asdict(x) for x in o.over],
                 "replacements": o.replacements,
+                "cost": o.cost,
             }
             for o in comparison.outcomes
         ],

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
+from .slicing import slice_value
 
 __all__ = [
     "KNOWN_SLICE_COLUMNS",
@@ -199,7 +200,7 @@ def summarize(utterances, columns) -> list[SliceSummary]:
     for column in columns:
         groups: dict[str, list] = {}
         for u in utterances:
-            groups.setdefault(u.slices.get(column, ""), []).append(u)
+            groups.setdefault(slice_value(u.slices, column), []).append(u)
         for value in sorted(groups):
             rows.append(one(column, value, groups[value]))
     return rows

@@ -14,6 +14,7 @@ from .backends.base import language_code
 from .dataset import is_true
 from .normalizers import get_normalizer
 from .policy import OVERALL, GuardFigures
+from .slicing import slice_value
 
 __all__ = [
     "LanguageIdScore",
@@ -83,7 +84,7 @@ def language_id(items: Sequence, signals: Mapping[str, dict], slice_columns: Seq
     for column in slice_columns:
         groups: dict[str, list] = {}
         for entry in judged:
-            groups.setdefault(entry[0].slices.get(column, ""), []).append(entry)
+            groups.setdefault(slice_value(entry[0].slices, column), []).append(entry)
         rows.extend(score(column, value, groups[value]) for value in sorted(groups))
     return rows
 

@@ -112,12 +112,12 @@ class WorkItem:
     utterance_id: str
     audio: AudioSource  # read and resampled where it is decoded
     language: str | None  # from the dataset; None = detect
-    fields: dict = field(default_factory=dict)  # AudioItem fields a strategy sets: prompt, hotwords, longform_options
+    fields: dict = field(default_factory=dict)  # AudioItem fields a strategy sets: prompt, hotwords, longform_options, num_hypotheses
     long: bool = False  # longer than Whisper's window as far as the manifest knows: decoded alone
 
     def batch_key(self) -> tuple:
-        """Items with another prompt or hotwords start a new batch in every backend."""
-        return (self.fields.get("prompt"), self.fields.get("hotwords"))
+        """Items with another prompt, hotwords or n-best width start a new batch in every backend."""
+        return (self.fields.get("prompt"), self.fields.get("hotwords"), self.fields.get("num_hypotheses", 1))
 
 
 @dataclass(frozen=True)

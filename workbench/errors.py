@@ -47,6 +47,11 @@ class RunNotFoundError(WorkbenchError):
     exit_code = ExitCode.BAD_INPUT
 
 
+class NotStoredError(RunNotFoundError):
+    """Asked for stored results only (`BenchRequest.stored_only`), and no identical
+    finished run is stored: nothing is decoded."""
+
+
 class CancelledError(WorkbenchError):
     """The user cancelled a long job; what finished before is kept."""
 

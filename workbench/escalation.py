@@ -140,6 +140,24 @@ def guard_findings(workspace: str, tuned: BenchResult, baseline: BenchResult, ta
     return guard_misses(guard_figures_of(workspace, tuned), guard_figures_of(workspace, baseline), targets, where)
 
 
+def _with_target_slices(bench, targets):
+    """The bench request slicing by every column a per-slice target names (beside the
+    columns asked for, or the data's default ones), so each such target is judged."""
+    from .dataset import default_slice_columns
+    from .escalation_config import slice_target_columns
+    from .service import select_data
+
+    needed = slice_target_columns(targets)
+    asked = bench.evaluation.slice_columns
+    if not needed or all(c in asked for c in needed):
+        return bench
+    if not asked:
+        data = select_data(bench.selection)
+        asked = default_slice_columns(data.utterances, data.slice_columns)
+    columns = tuple(dict.fromkeys(tuple(asked) + needed))
+    return replace(bench, evaluation=replace(bench.evaluation, slice_columns=columns))
+
+
 def run_escalation(
     request: EscalationRequest,
     progress: Callable[[str, int, int], None] | None = None,
@@ -170,6 +188,7 @@ def run_escalation(
     from .strategy_runs import ComparisonRequest, run_comparison
 
     bench = replace(request.bench, model=config.model) if config.model else request.bench
+    bench = _with_target_slices(bench, config.targets)
 
     def score_rung(rung: str):
         # One rung at a time, so a rung the ladder never reaches is never decoded; the

@@ -37,11 +37,21 @@ __all__ = [
     "default_config_text",
 ]
 
+def _decode_alone(rung: str) -> bool:
+    """A rung of decode-time strategies only, with no correction layer after them."""
+    if rung in ("review", "lora", "full", "baseline"):
+        return False
+    return all(i.stage == "decode" for i in strategies.parse(rung))
+
+
 # Cheapest first: the cheap rungs as the strategy registry orders them, human review of the
 # least confident transcripts, then training. Review costs people's time, so the default
 # ladder leaves it out: add "review" to `ladder` to try it before training.
 LADDER = (*strategies.ladder(), "review", "lora", "full")
-DEFAULT_LADDER = tuple(r for r in LADDER if r != "review")
+# The default leaves out the decode-time strategies alone (nbest, prompt, bias): each is
+# tried with the correction layer after it, which costs nothing more (it rewrites the
+# stored transcripts) and is never worse on the demo corpus.
+DEFAULT_LADDER = tuple(r for r in LADDER if r != "review" and not _decode_alone(r))
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # transformers' lr_scheduler_type values that need no extra arguments.
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt")
@@ -151,8 +161,14 @@ class Targets:
     # CTranslate2 quantization) may lose against the model as trained, on the same clips,
     # before the rung is refused. Like max_regression, a rise counts only when significant.
     max_parity_wer_rise: float = 0.0
+    # Ceilings for named slices, "column=value" -> WER points (a TOML table,
+    # [targets.slice_max_wer] "accent*domain=Caribbean/clinical" = 45.0): the accent the
+    # cheap rungs leave behind is what sends the ladder on to training. Gated whatever the
+    # slice's size; a crossed column (`*`, workbench.slicing) is sliced for them.
+    slice_max_wer: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        _set(self, "slice_max_wer", _slice_targets(self.slice_max_wer))
         for name in ("max_wer", "max_slice_wer", "max_regression"):
             value = getattr(self, name)
             if value is not None:
@@ -164,6 +180,27 @@ class Targets:
         _integer("max_prompt_echo", self.max_prompt_echo, minimum=0)
         _integer("max_longform_failures", self.max_longform_failures, minimum=0)
         _set(self, "max_parity_wer_rise", _number("max_parity_wer_rise", self.max_parity_wer_rise, 0, 1000))
+
+
+def _slice_targets(value) -> tuple[tuple[str, float], ...]:
+    """{"column=value": pct} (or pairs) as sorted pairs, each key and limit checked."""
+    items = value.items() if isinstance(value, dict) else value
+    try:
+        pairs = [(k, v) for k, v in items]
+    except (TypeError, ValueError):
+        raise ValueError(f"slice_max_wer: must be a table of \"column=value\" = WER points, got {value!r}") from None
+    out = {}
+    for key, limit in pairs:
+        column, eq, wanted = str(key).partition("=")
+        if not eq or not column.strip() or not wanted.strip():
+            raise ValueError(f"slice_max_wer: key {key!r} must read \"column=value\" (e.g. \"accent=Scottish\")")
+        out[f"{column.strip()}={wanted.strip()}"] = _number(f"slice_max_wer {key!r}", limit, 0, 1000)
+    return tuple(sorted(out.items()))
+
+
+def slice_target_columns(targets: "Targets") -> tuple[str, ...]:
+    """The slice columns the per-slice targets name, in order, once each."""
+    return tuple(dict.fromkeys(key.partition("=")[0] for key, _ in targets.slice_max_wer))
 
 
 @dataclass(frozen=True)
@@ -405,7 +442,7 @@ def _build(cls, data: dict, table: tuple[str, ...], path: Path, errors: list[str
             built = _build(sub, value, table + (key,), path, errors)
             if built is not None:
                 kwargs[key] = built
-        elif isinstance(value, dict) and not (cls is EscalationConfig and key == "strategies"):
+        elif isinstance(value, dict) and not (cls is EscalationConfig and key == "strategies") and not (cls is Targets and key == "slice_max_wer"):
             errors.append(f"{where}{key}: must be a single value, not a table")
         else:
             kwargs[key] = value
@@ -485,6 +522,7 @@ _KEY_COMMENTS = {
     "targets.max_wer": "Overall WER must be at most this",
     "targets.max_slice_wer": "Every slice's WER (accent=..., language=...) must be at most this",
     "targets.max_regression": "No slice may get significantly worse than the baseline by more than this",
+    "targets.slice_max_wer": "Ceilings for named slices, whatever their size; a crossed column (accent*domain) is sliced for them",
     "targets.min_slice_utterances": "Slices smaller than this are too noisy to gate on (overall always is)",
     "targets.max_language_id_drop": "Forgetting guard: points of language-ID accuracy any slice may lose vs the baseline (default 0.0)",
     "targets.max_no_speech_insertions": "Forgetting guard: words on no-speech clips allowed beyond the baseline's (default 0)",
@@ -566,6 +604,11 @@ def _dump_table(obj, table: tuple[str, ...], lines: list[str]) -> None:
         value = getattr(obj, f.name)
         if dotted in _KEY_COMMENTS:
             lines.append(f"# {_KEY_COMMENTS[dotted]}")
+        if dotted == "targets.slice_max_wer":
+            # an inline table: "column=value" keys need quoting, and it stays one line
+            inline = "{" + ", ".join(f"{_toml_string(k)} = {_toml_value(v)}" for k, v in value) + "}"
+            lines.append(f"{f.name} = {inline}" if value else f'# {f.name} = {{"accent*domain=Caribbean/clinical" = 45.0}}')
+            continue
         if value is None:
             # TOML has no null: an unset option is simply absent, shown commented out.
             lines.append(f"# {f.name} = {_toml_value(_EXAMPLES.get(dotted, ''))}")

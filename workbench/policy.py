@@ -54,7 +54,7 @@ OVERALL = "overall"
 # The forgetting guard's targets (escalation_config.Targets), in the order its findings are listed.
 GUARD_TARGETS = ("max_language_id_drop", "max_no_speech_insertions", "max_prompt_echo", "max_longform_failures")
 PARITY_TARGET = "max_parity_wer_rise"  # deployment parity (`parity_misses`): refuses the rung like a guard finding
-_TARGET_ORDER = ("max_wer", "max_slice_wer", "max_regression") + GUARD_TARGETS + (PARITY_TARGET,)  # tie-break among equal misses
+_TARGET_ORDER = ("max_wer", "max_slice_wer", "slice_max_wer", "max_regression") + GUARD_TARGETS + (PARITY_TARGET,)  # tie-break among equal misses
 _RUNG_NAMES = {"lora": "LoRA", "full": "Full fine-tuning"}
 UNJUDGED = "untested: no interval with the bootstrap off, so it counts"
 
@@ -142,7 +142,7 @@ class Miss:
         if self.target == PARITY_TARGET:
             return (f"deployment parity: {self.slice} rose {_pp(self.value)} WER points against the model as trained "
                     f"({self.detail or 'significant'}; {_pp(self.limit)} allowed: targets.max_parity_wer_rise)")
-        which = "slice target" if self.target == "max_slice_wer" else "target"
+        which = {"max_slice_wer": "slice target", "slice_max_wer": "target for this slice"}.get(self.target, "target")
         return f"{self.slice} at {_pp(self.value)}% WER misses the {_pp(self.limit)}% {which} by {_by(self.excess)} points"
 
 
@@ -309,6 +309,13 @@ def misses(scores: RungScores, targets: Targets) -> tuple[Miss, ...]:
             continue
         if s.rise > targets.max_regression and (s.significantly_worse or s.unjudged):
             found.append(Miss("max_regression", s.key, float(s.rise), targets.max_regression, UNJUDGED if s.unjudged else ""))
+    # Per-slice targets (targets.slice_max_wer) are gated whatever the slice's size: a
+    # user who names a slice (an accent's clinical dictation) wants it held to its target.
+    by_key = {s.key: s for s in scores.slices}
+    for key, limit in targets.slice_max_wer:
+        s = by_key.get(key)
+        if s is not None and s.wer > limit:
+            found.append(Miss("slice_max_wer", key, float(s.wer), limit, f"{s.utterances} utterances"))
     # Sorted on every field, so equal inputs always give the same order.
     found.sort(key=lambda m: (-m.excess, _TARGET_ORDER.index(m.target), m.slice))
     return scores.guard + tuple(found)

@@ -44,6 +44,7 @@ from .normalizers import get_normalizer
 from .runs.coverage import COVERAGE_RULE, is_no_speech, partition
 from .runstore import RunRecord, RunStore, StoredHypothesis
 from .scoring import align
+from .slicing import slice_value, unknown_columns
 
 __all__ = ["ReportOptions", "SCHEMA_ID", "SCHEMA_VERSION", "VERDICTS", "build_report", "report_runs", "repetition_loop", "paired_rows"]
 
@@ -161,7 +162,7 @@ def _slices(columns, items) -> list[tuple[str, str, list[int]]]:
     for column in columns:
         by_value: dict[str, list[int]] = {}
         for i, h in enumerate(items):
-            by_value.setdefault(h.slices.get(column, ""), []).append(i)
+            by_value.setdefault(slice_value(h.slices, column), []).append(i)
         groups.extend((column, value, by_value[value]) for value in sorted(by_value))
     return groups
 
@@ -394,11 +395,11 @@ def build_report(
     asked = [("--slices", c) for c in options.slice_columns] + [("--only", c) for c, _ in options.only]
     asked += [("--cluster", options.cluster)] if options.cluster else []
     for option, column in asked:  # an unknown column would silently make one group of everything
-        if column not in available:
+        if unknown_columns([column], available):
             raise BadInputError(f"{option}: run {base_record.id} has no column {column!r} (it has: {', '.join(available) or 'none'})")
 
     def keep(h: StoredHypothesis) -> bool:
-        return all(h.slices.get(c, "") == v for c, v in options.only)
+        return all(slice_value(h.slices, c) == v for c, v in options.only)
 
     # Pairing follows the one coverage rule (workbench.runs.coverage): an utterance is
     # compared when every run has a usable hypothesis for it; failed decodes and missing

@@ -18,6 +18,7 @@ from rapidfuzz.distance import Levenshtein
 from .bootstrap import BootstrapOptions, Interval, intervals_from_replicates, replicates_many, slice_rng
 from .normalizers import Normalizer, warm_up
 from .parallel import can_fork, chunk_ranges, fork_map, usable_cpus
+from .slicing import slice_value
 
 __all__ = [
     "UtteranceScore",
@@ -253,7 +254,7 @@ def _groups(ids: Sequence[str], slices_by_id: Mapping[str, Mapping[str, str]], s
     for column in slice_columns:
         members: dict[str, list[int]] = {}
         for i, utt_id in enumerate(ids):
-            members.setdefault(slices_by_id.get(utt_id, empty).get(column, ""), []).append(i)
+            members.setdefault(slice_value(slices_by_id.get(utt_id, empty), column), []).append(i)
         groups.extend((column, value, np.asarray(members[value], dtype=np.int64)) for value in sorted(members))
     return groups
 

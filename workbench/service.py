@@ -18,6 +18,7 @@ from .normalizers import get_normalizer
 from .runstore import DEFAULT_WORKSPACE, RunStore, StoredHypothesis
 from .scoring import scorecard_to_dict
 from .split import Split, SplitOptions, split_dataset, split_with_test
+from .slicing import unknown_columns
 
 __all__ = [
     "DataSelection",
@@ -155,7 +156,7 @@ def score_hypotheses(request: ScoreRequest, progress: Progress | None = None) ->
     if request.strict and hyp_problems:
         raise BadInputError(str(hyp_problems[0]))
     columns = request.evaluation.slice_columns or default_slice_columns(data.utterances, data.slice_columns)
-    unknown = [c for c in columns if c not in data.slice_columns]
+    unknown = unknown_columns(columns, data.slice_columns)
     if unknown:
         raise BadInputError(f"--slices: unknown column {unknown[0]!r} (the data has: {', '.join(data.slice_columns) or 'none'})")
     options = EvaluationOptions(request.evaluation.normalizer, tuple(columns), request.evaluation.bootstrap)

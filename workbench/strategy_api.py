@@ -14,8 +14,8 @@ What is here, and why it is enough:
   (`common_words`), so a corrector and the lexicon agree on what a word is;
 - `language_code`: the one mapping of language names/tags to Whisper's codes;
 - `backend_takes_hotwords`: whether a decoding backend accepts hotwords (else a
-  decode-time strategy passes an initial prompt), asked of the backend registry
-  rather than comparing backend names;
+  decode-time strategy passes an initial prompt), and `backend_gives_nbest`, whether it
+  returns n-best lists, asked of the backend registry rather than comparing backend names;
 - the errors a strategy raises: `BadInputError` (bad config value, missing lexicon);
 - `import_plugins`: how the `strategies` package imports its modules, failing loudly.
 
@@ -33,6 +33,7 @@ __all__ = [
     "Lexicon",
     "PluginLoadError",
     "Term",
+    "backend_gives_nbest",
     "backend_takes_hotwords",
     "common_words",
     "import_plugins",
@@ -45,3 +46,8 @@ __all__ = [
 def backend_takes_hotwords(backend: str) -> bool:
     """Whether the named decoding backend accepts hotwords (faster-whisper does)."""
     return _backend(backend).hotwords
+
+
+def backend_gives_nbest(backend: str) -> bool:
+    """Whether the named decoding backend returns n-best hypotheses (faster-whisper does)."""
+    return _backend(backend).nbest

@@ -25,7 +25,8 @@ from .significance import Delta, paired_deltas
 from .terms import OverCorrection, TermScore, over_corrections, term_scores
 from .transcription import TranscriptionStats
 
-__all__ = ["ComparisonRequest", "StrategyOutcome", "Comparison", "run_comparison", "post_process_hypotheses", "longform_side_by_side"]
+__all__ = ["ComparisonRequest", "StrategyOutcome", "Comparison", "run_comparison", "post_process_hypotheses", "longform_side_by_side",
+           "run_cost"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class StrategyOutcome:
     deltas: tuple[Delta, ...]  # paired WER change vs the baseline, per slice
     over: tuple[OverCorrection, ...]  # vs the baseline, per slice
     replacements: int  # corrections made by post-processing strategies
+    cost: dict | None = None  # what the strategy's transcripts cost to make (`run_cost`)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
     outcomes = []
     for spec in specs:
         infos = parsed[spec]
-        decode = next((i.name for i in infos if i.stage == "decode"), "baseline")
+        decode = strategies.decode_spec(spec)
         if decode not in decoded:
             # Decoded once: a run with the same identity (model, options, data, lexicon) is reused unless --fresh.
             # Only a strategy that reads the lexicon depends on it (and on its content hash).
@@ -179,4 +181,28 @@ def _measure(request, spec, result: BenchResult, baseline: BenchResult, lexicon,
     slices_by_id = {u.id: u.slices for u in items}
     deltas = tuple(paired_deltas(baseline.evaluation.per_utterance, result.evaluation.per_utterance, slices_by_id, columns, result.evaluation.options.bootstrap))
     over = tuple(over_corrections(items, base_hyps, hyps, normalizer, columns))
-    return StrategyOutcome(spec, result, terms, deltas, over, replaced)
+    with RunStore(request.bench.workspace) as store:
+        cost = run_cost(store, result.run_id)
+    return StrategyOutcome(spec, result, terms, deltas, over, replaced, cost)
+
+
+def run_cost(store: RunStore, run_id: str) -> dict:
+    """What a run's transcripts cost, from the timings stored with it and the runs it builds
+    on: decoding seconds (a two-pass strategy's first pass included), post-processing
+    seconds, the audio they cover, and how many utterances were decoded again.
+    `decode_s` of a reused run is what it cost when it was made."""
+    record = store.run(run_id)
+    config, timings = record.config or {}, record.timings or {}
+    if config.get("base_run"):  # derived: the decoded run it rewrote, plus the rewriting
+        cost = run_cost(store, config["base_run"])
+        return {**cost, "post_s": round(cost["post_s"] + float(timings.get("post_process_s") or 0.0), 3)}
+    cost = {"decode_s": float(timings.get("transcribe_s") or 0.0), "audio_s": float(timings.get("audio_s") or 0.0),
+            "post_s": 0.0, "decoded_again": None}
+    if config.get("first_pass_run"):
+        first = run_cost(store, config["first_pass_run"])
+        again = sum(1 for h in store.hypotheses(run_id) if (h.extra or {}).get("decoded_again") is not False)
+        cost = {**cost, "decode_s": cost["decode_s"] + first["decode_s"], "audio_s": first["audio_s"],
+                "second_pass_s": cost["decode_s"], "decoded_again": again}
+    cost["decode_s"] = round(cost["decode_s"], 3)
+    cost["real_time_factor"] = round(cost["decode_s"] / cost["audio_s"], 4) if cost["audio_s"] else None
+    return cost

@@ -14,6 +14,7 @@ from typing import Mapping, Sequence
 import jiwer
 
 from .normalizers import Normalizer
+from .slicing import slice_value
 
 __all__ = ["TermScore", "OverCorrection", "term_scores", "over_corrections"]
 
@@ -54,7 +55,7 @@ def _groups(items, slice_columns):
     for column in slice_columns:
         by_value: dict[str, list] = {}
         for u in items:
-            by_value.setdefault(u.slices.get(column, ""), []).append(u)
+            by_value.setdefault(slice_value(u.slices, column), []).append(u)
         for value in sorted(by_value):
             yield column, value, by_value[value]
 

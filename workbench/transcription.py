@@ -13,7 +13,7 @@ A clip that cannot be decoded is recorded with its error and the rest go on.
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .audio import Preprocessing
 from .backends import Backend
@@ -68,18 +68,26 @@ def transcribe_into_run(
     cancel: threading.Event | None = None,
     overrides: Callable[[Utterance], dict] | None = None,
     engine: Engine | None = None,
+    kept: Mapping[str, StoredHypothesis] | None = None,
 ) -> TranscriptionStats:
     """Decode the run's utterances not yet stored and store each outcome as it arrives.
 
     `engine` decides where decoding happens (`workbench.engine`); without one, `backend`
     decodes in this process. overrides(utterance) -> per-utterance AudioItem fields (a
-    strategy's prompt, hotwords). Only this function writes the hypotheses, whatever the engine."""
+    strategy's prompt, hotwords). `kept`: rows a two-pass strategy keeps from its first
+    pass, stored as they are and not decoded. Only this function writes the hypotheses,
+    whatever the engine."""
     started = time.perf_counter()
     if engine is None:
         if backend is None:
             raise ValueError("transcribe_into_run needs a backend or an engine")
         engine = LocalEngine.for_backend(backend, preprocessing)
     done = {h.utterance_id for h in store.hypotheses(run_id)}
+    if kept:
+        # Stored first (no decoding to wait for), then the rest as it is decoded.
+        store.add_hypotheses(run_id, [row for i, row in kept.items() if i not in done])
+        done |= set(kept)
+        utterances = [u for u in utterances if u.id not in kept]
     todo = [u for u in utterances if u.id not in done]
     total, finished = len(utterances), len(utterances) - len(todo)
     failed: list[Problem] = []

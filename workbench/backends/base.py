@@ -130,6 +130,10 @@ class AudioItem:
     # DecodingOptions fields changed for this item if it is longer than 30 s (a long-form
     # strategy's, e.g. {"longform": "batched", "chunk_length": 20}); ignored for shorter clips.
     longform_options: dict | None = None
+    # Hypotheses to return for a clip (an n-best strategy's): > 1 decodes with a beam of at
+    # least this width and keeps the beam's best `num_hypotheses` (`Transcript.nbest`);
+    # ignored by backends that cannot return several, and for items longer than 30 s.
+    num_hypotheses: int = 1
 
 
 @dataclass(frozen=True)
@@ -152,6 +156,10 @@ class Transcript:
     segments: tuple[tuple[float, float, str], ...] = ()
     # (start s, end s) of each of `words`, where the decoder timed them (long items)
     word_times: tuple[tuple[float, float], ...] | None = None
+    # (text, score) of each hypothesis the beam kept, best first, when several were asked
+    # for (`AudioItem.num_hypotheses`); score: the decoder's log-probability per token
+    # (length-normalised, as the beam ranks them). The first is `text`.
+    nbest: tuple[tuple[str, float], ...] | None = None
 
     def signals(self) -> dict:
         """What the run store keeps beside the hypothesis text; "words" as [[word, p], ...]
@@ -171,6 +179,10 @@ class Transcript:
             del data["word_times"]
         else:
             data["word_times"] = [[float(a), float(b)] for a, b in self.word_times]
+        if self.nbest is None:
+            del data["nbest"]
+        else:
+            data["nbest"] = [[t, round(float(s), 4)] for t, s in self.nbest]
         return data
 
 

@@ -100,7 +100,8 @@ class FasterWhisperBackend:
         yield from self._flush(batch)
 
     def _prompt_key(self, item: AudioItem) -> tuple:
-        return (item.prompt or self.options.initial_prompt, item.hotwords or self.options.hotwords)
+        # the n-best width too: generate() takes one beam and hypothesis count per call
+        return (item.prompt or self.options.initial_prompt, item.hotwords or self.options.hotwords, item.num_hypotheses)
 
     # ------------------------------------------------------------------ short clips
     def _flush(self, batch: list[AudioItem]) -> list[Transcript]:
@@ -126,11 +127,14 @@ class FasterWhisperBackend:
         options = self._options(tokenizers[0])
         prompts = [self._prompt(tok, item) for tok, item in zip(tokenizers, batch)]
         greedy_first = o.temperature[0] == 0
+        # n-best (an n-best strategy's items): a beam at least as wide as the hypotheses kept.
+        hypotheses = max(1, batch[0].num_hypotheses)
         if greedy_first:
             results = model.model.generate(
                 encoded,
                 prompts,
-                beam_size=o.beam_size,
+                beam_size=max(o.beam_size, hypotheses),
+                num_hypotheses=hypotheses,
                 patience=options.patience,
                 length_penalty=options.length_penalty,
                 repetition_penalty=options.repetition_penalty,
@@ -145,19 +149,24 @@ class FasterWhisperBackend:
         out = []
         decoded: list[list[int]] = []  # each utterance's text tokens, for word confidence
         for i, item in enumerate(batch):
+            nbest = None
             if greedy_first:
                 result = results[i]
                 tokens = result.sequences_ids[0]
                 avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
                 text = tokenizers[i].decode(tokens).strip()
                 temperature = 0.0
+                if hypotheses > 1:
+                    nbest = _nbest(tokenizers[i], result)
                 if len(o.temperature) > 1 and self._needs_fallback(text, avg_logprob, result.no_speech_prob):
                     result, avg_logprob, temperature, text = self._fallback(features[i], prompts[i], tokenizers[i], o.temperature[1:])
+                    nbest = ((text, float(avg_logprob)),) if hypotheses > 1 else None  # the beam's list was rejected
             else:
                 result, avg_logprob, temperature, text = self._fallback(features[i], prompts[i], tokenizers[i], o.temperature)
             no_speech_prob = result.no_speech_prob
             if self._is_silence(avg_logprob, no_speech_prob):
                 text = ""  # what faster-whisper does: a likely no-speech window yields nothing
+                nbest = () if nbest is not None else None  # and no alternative to it either
             eot = tokenizers[i].eot
             decoded.append([t for t in result.sequences_ids[0] if t < eot] if text else [])
             out.append(
@@ -172,6 +181,7 @@ class FasterWhisperBackend:
                     compression_ratio=get_compression_ratio(text) if text else None,
                     temperature=temperature,
                     decode_s=0.0,
+                    nbest=nbest,
                 )
             )
         if o.word_confidence:
@@ -434,7 +444,7 @@ def _seed_sampling() -> None:
     ctranslate2.set_random_seed(SAMPLING_SEED)
 
 
-@register("faster-whisper", model_format="faster-whisper", hotwords=True,
+@register("faster-whisper", model_format="faster-whisper", hotwords=True, nbest=True,
           description="CTranslate2: the fastest on CPU (int8), batched language ID and decoding")
 def make_faster_whisper(model, options: DecodingOptions) -> FasterWhisperBackend:
     return FasterWhisperBackend(str(model.ct2_dir), model.multilingual, options)
@@ -454,6 +464,17 @@ class _KeepEncoded:
     def encode(self, features):
         self.encoded = self._model.encode(features)
         return self.encoded
+
+
+def _nbest(tokenizer, result) -> tuple[tuple[str, float], ...]:
+    """The beam's hypotheses as (text, log-probability per token), best first; two token
+    sequences that read as the same text are one hypothesis (the better-scored)."""
+    seen: dict[str, float] = {}
+    for tokens, score in zip(result.sequences_ids, result.scores):
+        text = tokenizer.decode(tokens).strip()
+        if text not in seen:
+            seen[text] = float(score)
+    return tuple(seen.items())
 
 
 def _with_time(transcript: Transcript, seconds: float) -> Transcript:

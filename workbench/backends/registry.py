@@ -29,12 +29,13 @@ class BackendInfo:
     model_format: str  # one of MODEL_FORMATS: what `resolve_model(name, model_format)` builds
     description: str
     hotwords: bool = False  # accepts DecodingOptions.hotwords / AudioItem.hotwords (else ignored)
+    nbest: bool = False  # returns several hypotheses for AudioItem.num_hypotheses > 1 (else ignored)
 
 
 _REGISTRY: dict[str, BackendInfo] = {}
 
 
-def register(name: str, model_format: str, description: str, hotwords: bool = False):
+def register(name: str, model_format: str, description: str, hotwords: bool = False, nbest: bool = False):
     """Decorator for a backend factory; a name can be registered once."""
     if model_format not in MODEL_FORMATS:
         raise ValueError(f"backend {name!r}: model_format must be one of {', '.join(MODEL_FORMATS)}, got {model_format!r}")
@@ -42,7 +43,7 @@ def register(name: str, model_format: str, description: str, hotwords: bool = Fa
     def decorate(factory):
         if name in _REGISTRY:
             raise ValueError(f"backend {name!r} is already registered")
-        _REGISTRY[name] = BackendInfo(name, factory, model_format, description, hotwords)
+        _REGISTRY[name] = BackendInfo(name, factory, model_format, description, hotwords, nbest)
         return factory
 
     return decorate

@@ -16,6 +16,7 @@ from ..evaluation import Evaluation, EvaluationOptions, Thresholds, check_thresh
 from ..normalizers import get_normalizer
 from ..scoring import scorecard_to_dict
 from .coverage import Coverage, partition
+from ..slicing import slice_value
 
 __all__ = ["RunScores", "score_stored", "store_scores", "normalizer_notes"]
 
@@ -106,7 +107,7 @@ def longform_scores(speech: Sequence, options: EvaluationOptions) -> dict | None
     for column in options.slice_columns:
         values: dict[str, list] = {}
         for h, s in scored:
-            values.setdefault(h.slices.get(column, ""), []).append(s)
+            values.setdefault(slice_value(h.slices, column), []).append(s)
         groups.extend((column, value, values[value]) for value in sorted(values))
     return {
         "recordings": [{"utterance_id": h.utterance_id, **s.to_dict()} for h, s in scored],
