@@ -224,12 +224,11 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
     if first_pass:
         config["first_pass_run"] = first_pass[0]
     with RunStore(request.workspace) as store:
-        if request.stored_only and not any(r.kind == "bench" and r.status == "succeeded" and r.identity == identity.digest
-                                           for r in store.runs()):
-            raise NotStoredError(f"no finished {request.strategy} run of {request.model} on these utterances is stored in "
-                                 f"{request.workspace} (stored results only: nothing was decoded)")
-        claimed = claim(store, "bench", identity, config, heldout, len(utterances), normalizer,
-                        reuse=request.reuse, resume=request.resume)
+        if request.stored_only:
+            claimed = Claim(_stored_run(store, request, identity), "reused")
+        else:
+            claimed = claim(store, "bench", identity, config, heldout, len(utterances), normalizer,
+                            reuse=request.reuse, resume=request.resume)
         if claimed.how == "reused":
             stored = TranscriptionStats(len(utterances), len(utterances), 0, (), 0.0, 0.0)
             return _score(store, claimed, utterances, columns, request, data, stored)
@@ -239,6 +238,23 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
             result = _score(store, claimed, utterances, columns, request, data, stats)
             result.report["engine"] = engine.record()  # the engine of this call (the config keeps the one that began the run)
             return result
+
+
+def _stored_run(store: RunStore, request: BenchRequest, identity) -> str:
+    """The newest finished run identical to `identity` in everything but the code version
+    that made it (readers of stored figures accept a run made by an earlier commit; the
+    run id says which), or NotStoredError: stored results only, nothing is decoded."""
+    wanted = {k: v for k, v in identity.to_dict()["parts"].items() if k != "code"}
+    for record in store.runs():
+        if record.kind != "bench" or record.status != "succeeded":
+            continue
+        if record.identity == identity.digest:
+            return record.id
+        parts = ((record.config or {}).get("identity") or {}).get("parts") or {}
+        if {k: v for k, v in parts.items() if k != "code"} == wanted:
+            return record.id
+    raise NotStoredError(f"no finished {request.strategy} run of {request.model} on these utterances is stored in "
+                         f"{request.workspace} (stored results only: nothing was decoded)")
 
 
 def _refuse_reference_only(data: SelectedData) -> None:
