@@ -360,4 +360,8 @@ def test_comparison_with_mining_learns_from_the_train_part_only(tmp_path):
     # What was mined is in the derived run's lexicon (its applied hash differs from the file's terms alone).
     mined = sum(len(v) for v in comparison.mined.values())
     assert derived.config["mined_misrecognitions"] >= mined
+    # accent by accent: only the train part's accents, and together they taught what was mined
+    train_accents = {r["accent"] for r in chosen if r["split"] == "train"}
+    assert {a for a, _ in comparison.mined_by_accent} <= train_accents
+    assert sum(n for _, n in comparison.mined_by_accent) >= mined > 0
     assert derived.config["lexicon_snapshot"]["sha256"].startswith("sha256:")

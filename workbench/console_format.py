@@ -160,6 +160,9 @@ def format_comparison(comparison) -> str:
     if comparison.mined:
         learned = sum(len(v) for v in comparison.mined.values())
         lines.append(f"\nLearned {learned} misrecognitions of {len(comparison.mined)} terms from the train part (run {comparison.train_run}).")
+        by_accent = getattr(comparison, "mined_by_accent", ())
+        if by_accent:
+            lines.append("Learned from each accent's train utterances alone: " + ", ".join(f"{a} {n}" for a, n in by_accent) + ".")
     if comparison.suggestions:
         lines.append("Words the model keeps getting wrong that are not in the lexicon: " + ", ".join(f"{w} ×{n}" for w, n in comparison.suggestions[:15]))
     return "\n".join(lines)
@@ -263,6 +266,7 @@ def comparison_dict(comparison) -> dict:
         "data_problems": [str(p) for p in getattr(comparison, "data_problems", ())],
         "lexicon_problems": [str(p) for p in getattr(comparison, "lexicon_problems", ())],
         "mined_misrecognitions": comparison.mined,
+        "mined_by_accent": dict(getattr(comparison, "mined_by_accent", ())),
         "suggested_terms": [list(s) for s in comparison.suggestions],
         "train_run": comparison.train_run,
         # long recordings: each strategy's whole-recording WER, WER per minute and failures side by side

@@ -435,7 +435,8 @@ def build_report(
                 "baseline": _hallucination(speech, silent, lambda h: base_by_id[h.id]),
                 "candidate": _hallucination(speech, silent, lambda h, cand=cand: cand[h.id]),
             },
-            "terms": _terms(speech, cand, normalizer, columns, config) if "lexicon" in str(config.get("strategy", "")) else None,
+            # every run made with a lexicon (the correction layer, biasing, n-best rescoring)
+            "terms": _terms(speech, cand, normalizer, columns, config),
             "longform": _longform(speech, cand, normalizer, columns),
         })
     return {

@@ -55,6 +55,9 @@ class Comparison:
     suggestions: tuple  # (word, count): terms the lexicon may be missing
     train_run: str | None
     lexicon_problems: tuple = ()  # rows of the lexicon file that were dropped or flagged (Problem)
+    # accent (or language, without an accent column) -> misrecognitions learned from its
+    # train-part utterances alone: whose mishearings the lexicon now knows
+    mined_by_accent: tuple[tuple[str, int], ...] = ()
 
     @property
     def data_problems(self) -> tuple:
@@ -74,9 +77,9 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
     elif any(strategies.needs_lexicon(spec) for spec in specs):
         named = ", ".join(spec for spec in specs if strategies.needs_lexicon(spec))
         raise BadInputError(f"--lexicon: {named} need{'s' if ',' not in named else ''} a lexicon file")
-    mined, suggestions, train_run = {}, (), None
+    mined, suggestions, train_run, by_accent = {}, (), None, ()
     if request.mine and lexicon is not None:
-        mined, suggestions, train_run = _mine(request, lexicon, progress, cancel)
+        mined, suggestions, train_run, by_accent = _mine(request, lexicon, progress, cancel)
         lexicon = lexicon.with_misrecognitions(mined)
 
     decoded: dict[str, BenchResult] = {}
@@ -98,7 +101,7 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
 
     baseline = outcomes[0][1]
     return Comparison(tuple(_measure(request, spec, result, baseline, lexicon, replaced) for spec, result, replaced in outcomes),
-                      mined, suggestions, train_run, tuple(getattr(lexicon, "problems", ()) or ()))
+                      mined, suggestions, train_run, tuple(getattr(lexicon, "problems", ()) or ()), by_accent)
 
 
 def longform_side_by_side(comparison: Comparison) -> list[dict] | None:
@@ -134,13 +137,22 @@ def _mine(request: ComparisonRequest, lexicon, progress, cancel):
     if leaked:  # by construction of the split this cannot happen; checked by id all the same
         raise BadInputError(f"run {train.run_id}: {len(leaked)} train-part utterances are held out (e.g. {leaked[0]!r}); "
                             "mining them would grade the lexicon on its own answers")
-    pairs = [(h.reference, h.hypothesis, h.slices.get("language")) for h in rows
-             if h.reference and "error" not in (h.extra or {})]
+    usable = [h for h in rows if h.reference and "error" not in (h.extra or {})]
+    pairs = [(h.reference, h.hypothesis, h.slices.get("language")) for h in usable]
     if not pairs:
         raise BadInputError(f"--mine: the train part of {request.bench.selection.data or request.bench.selection.test} has no "
                             "transcribed utterance to learn from (with --test and no --data there is no train part)")
     # A mined misrecognition is replaced on sight, so only spans clearly like the term are kept.
-    return mine_misrecognitions(pairs, lexicon, min_similarity=65), tuple(suggest_terms(pairs, lexicon)), train.run_id
+    mined = mine_misrecognitions(pairs, lexicon, min_similarity=65)
+    # The same mining, accent by accent: how many of the mishearings each accent's speakers
+    # taught the lexicon (an accent that taught it none is one the layer barely serves).
+    column = "accent" if any(h.slices.get("accent") for h in usable) else "language"
+    groups: dict[str, list] = {}
+    for h, pair in zip(usable, pairs):
+        groups.setdefault(h.slices.get(column) or "", []).append(pair)
+    by_accent = tuple(sorted(((value, sum(len(v) for v in mine_misrecognitions(group, lexicon, min_similarity=65).values()))
+                              for value, group in groups.items() if value), key=lambda kv: (-kv[1], kv[0])))
+    return mined, tuple(suggest_terms(pairs, lexicon)), train.run_id, by_accent
 
 
 def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon, lexicon_info, progress=None) -> tuple[BenchResult, int]:
