@@ -49,6 +49,8 @@ def run(model: str, endpoint_model: str, args, out: Path) -> dict:
             command += ["--set", f"lmedit.endpoint_model={endpoint_model}"]
     if args.limit:
         command += ["--limit", str(args.limit)]
+    if args.data:
+        command += ["--data", args.data]
     subprocess.run(command, check=True, cwd=ROOT)
     return json.loads(out.read_text())
 
@@ -58,7 +60,7 @@ def _slice(rows, column, value):
 
 
 def _wer(report: dict, column: str, value: str) -> str:
-    normalized = report["normalized"] if "normalized" in report else report["evaluation"]["normalized"]
+    normalized = report["scores"]["normalized"]
     if column == "overall":
         wer = normalized["overall"]["wer"]
     else:
@@ -104,12 +106,16 @@ def main() -> int:
     parser.add_argument("--whisper", default="base", help="the Whisper model (default base)")
     parser.add_argument("--workspace", default=str(ROOT / ".workbench"))
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--data", default=None, help="a manifest (default: the embedded demo corpus)")
+    parser.add_argument("--out", default=None, help="folder for each model's comparison JSON (default: a new temporary one)")
     parser.add_argument("--no-generate", action="store_true", help="rescoring only: generation is ~10x slower")
     args = parser.parse_args()
     results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for k, model in enumerate(args.model or ["smollm2-135m"]):
-            results[model] = run(model, args.endpoint_model, args, Path(tmp) / f"{k}.json")
+    out = Path(args.out or tempfile.mkdtemp(prefix="bench_postedit-"))
+    out.mkdir(parents=True, exist_ok=True)
+    for k, model in enumerate(args.model or ["smollm2-135m"]):
+        results[model] = run(model, args.endpoint_model, args, out / f"{k}.json")
+    print(f"\ncomparisons (JSON) in {out}")
     print()
     print(table(results))
     return 0

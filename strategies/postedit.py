@@ -358,7 +358,9 @@ class GenerativeEditor(_Costed):
         if not terms and not unsure:
             return text, []  # no term near and no doubtful word: every edit would be refused
         user = (f"Domain terms: {', '.join(terms)}\n" if terms else "") + f"Transcript: {text}"
-        reply = self.model.generate(SYSTEM, user, self.config.max_new_tokens)
+        # The reply is the transcript again: a cap near its length (about 3 characters a
+        # token) stops a model that rambles on without cutting a real correction short.
+        reply = self.model.generate(SYSTEM, user, min(self.config.max_new_tokens, len(text) // 3 + 16))
         self._tokens += reply.tokens
         rewrite = clean_reply(reply.text)
         if not rewrite:

@@ -305,3 +305,37 @@ def test_lm_rescoring_is_the_rung_after_the_lexicon():
     assert LADDER.index("lmrescore") < LADDER.index("review") < LADDER.index("lora")
     assert "lexicon+prompt" in ladder and "lmrescore" not in DEFAULT_LADDER  # it needs the llm extra: opt in
     assert "lmedit" not in ladder and strategies.parse("lexicon+lmedit")[-1].name == "lmedit"
+
+
+def test_a_cancelled_derive_keeps_what_finished_and_resumes(tmp_path):
+    """Ctrl-C's first press (a cancel event) stops a derived run after the current
+    utterance, for every post-processing strategy, not only language models."""
+    import threading
+
+    from workbench.bootstrap import BootstrapOptions
+    from workbench.errors import CancelledError
+    from workbench.evaluation import EvaluationOptions
+    from workbench.runs import derive_run
+    from workbench.runstore import RunStore
+
+    cancel = threading.Event()
+
+    class Shout:  # a post-processing step that asks to stop after its second utterance
+        calls = 0
+
+        def postprocess(self, text, language):
+            Shout.calls += 1
+            if Shout.calls == 2:
+                cancel.set()
+            return text.upper(), [{"method": "shout"}]
+
+    rows = [(f"u{k}", "hello there", "hello there", set()) for k in range(4)]
+    options = EvaluationOptions(bootstrap=BootstrapOptions(resamples=0))
+    with RunStore(str(tmp_path)) as store:
+        base = _base_run(store, rows)
+        with pytest.raises(CancelledError, match="2 finished utterances are kept"):
+            derive_run(store, base, "shout", [Shout()], {}, None, None, options, cancel=cancel)
+        cancel.clear()
+        derived = derive_run(store, base, "shout", [Shout()], {}, None, None, options, cancel=cancel)
+        assert [h.hypothesis for h in store.hypotheses(derived.run_id)] == ["HELLO THERE"] * 4
+        assert Shout.calls == 4 and store.run(derived.run_id).summary["resumed"] == 2

