@@ -158,9 +158,10 @@ class Server:
     """/v1/completions (echo + logprobs) and /v1/chat/completions over the 135M model;
     after `hang_after` scoring requests it answers too late until `healthy()`."""
 
-    def __init__(self, model: LocalModel, hang_after: int | None = None, hang_s: float = 1.5):
+    def __init__(self, model: LocalModel, hang_after: int | None = None, hang_s: float = 4.0):
         self.model, self.hang_after, self.hang_s = model, hang_after, hang_s
         self.prompts: list[str] = []
+        model.score(["loaded before serving"])  # a load (seconds) inside a request would time the client out
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -173,6 +174,7 @@ class Server:
                     outer.prompts.append(body["prompt"])
                     if outer.hang_after is not None and len(outer.prompts) > outer.hang_after:
                         time.sleep(outer.hang_s)  # the client has given up by now
+                        return
                     values = outer.model.token_logprobs(body["prompt"])
                     reply = {"choices": [{"text": body["prompt"], "logprobs": {"token_logprobs": [*values, -0.5]}}],
                              "usage": {"prompt_tokens": len(values), "completion_tokens": 1}}
@@ -237,7 +239,8 @@ def test_an_endpoint_that_times_out_mid_run_loses_nothing_and_the_run_resumes(lm
             for k in range(4)]
     server = Server(lm, hang_after=3)  # utterance 1 scores its candidates in 2 requests; utterance 2 hangs
     options = EvaluationOptions(bootstrap=BootstrapOptions(resamples=0))
-    config = RescoreConfig(model=server.url, timeout_s=0.5, retries=1)
+    # 3 s: far more than a healthy answer takes (~0.1 s), even on a busy machine
+    config = RescoreConfig(model=server.url, timeout_s=3.0, retries=1)
     try:
         with RunStore(str(tmp_path)) as store:
             base = _base_run(store, rows)
