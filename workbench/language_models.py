@@ -195,24 +195,30 @@ class LocalModel:
 
     def token_logprobs(self, text: str) -> list[float]:
         """The log-probability of each token of `text`, the first conditioned on the start token."""
+        return self._batch([text])[0]
+
+    def _batch(self, texts: Sequence[str]) -> list[list[float]]:
+        """Per-token log-probabilities of several texts in one forward pass (right-padded,
+        masked): a rescoring's candidates cost about one pass instead of one each."""
         import torch
 
         model, tok = self._load()
         start = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
-        ids = [start] + tok(text, add_special_tokens=False)["input_ids"]
-        if len(ids) < 2:
-            return []
-        tensor = torch.tensor([ids])
+        rows = [[start] + tok(text, add_special_tokens=False)["input_ids"] for text in texts]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([r + [start] * (width - len(r)) for r in rows])
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
         with torch.inference_mode():
-            logits = model(tensor).logits[0, :-1].float()
-        return torch.log_softmax(logits, -1).gather(1, tensor[0, 1:, None])[:, 0].tolist()
+            logits = model(ids, attention_mask=mask).logits[:, :-1].float()
+        values = torch.log_softmax(logits, -1).gather(2, ids[:, 1:, None])[..., 0]
+        return [values[k, : len(r) - 1].tolist() for k, r in enumerate(rows)]
 
     def score(self, texts: Sequence[str]) -> list[Scored]:
-        """Each text's total log-probability (see `token_logprobs`)."""
+        """Each text's total log-probability (see `token_logprobs`), in batches of 16."""
         out = []
-        for text in texts:
-            values = self.token_logprobs(text)
-            out.append(Scored(float(sum(values)), len(values)))
+        for at in range(0, len(texts), 16):
+            for values in self._batch(texts[at:at + 16]):
+                out.append(Scored(float(sum(values)), len(values)))
         return out
 
     def generate(self, system: str, user: str, max_tokens: int = 64) -> Generated:
