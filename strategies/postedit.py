@@ -76,6 +76,10 @@ class RescoreConfig:
     # stored word probabilities; 1.0 lets every looser correction through).
     confidence_threshold: float = 0.6
     max_candidates: int = 16
+    # An n-best hypothesis replaces the transcript only when it names a lexicon term the
+    # transcript lacks: elsewhere the decoder's first choice stands (on the demo corpus,
+    # letting the LM re-rank ordinary sentences broke more words than it fixed).
+    nbest_needs_term: bool = True
     timeout_s: float = 30.0
     retries: int = 2
 
@@ -195,6 +199,17 @@ class Rescorer(_Costed):
             # confidence test judge them instead of a blanket rule.
             protect_common_words=False))
         self.model = model or language_model(config.model, config.endpoint_model, config.timeout_s, config.retries)
+        self.lexicon = lexicon
+
+    def _terms(self, text: str, language: str | None) -> set[tuple[str, ...]]:
+        """The lexicon terms (as word tuples) that occur in `text`."""
+        norms = tuple(t[2] for t in words(text))
+        found = set()
+        for term in self.lexicon.for_language(language_code(language) if language else None).terms:
+            tw = term_words(term.text)
+            if tw and any(norms[i:i + len(tw)] == tw for i in range(len(norms) - len(tw) + 1)):
+                found.add(tw)
+        return found
 
     def postprocess(self, text: str, language: str | None) -> tuple[str, list[dict]]:
         return self.postprocess_hypothesis(text, language, {})
@@ -245,6 +260,8 @@ class Rescorer(_Costed):
         if best == 0 or gain < self.config.min_gain:
             return candidates[0][0], strict_changes
         chosen, _, where, _ = candidates[best]
+        if c.nbest_needs_term and where.startswith("nbest") and not self._terms(chosen, language) - self._terms(candidates[0][0], language):
+            return candidates[0][0], strict_changes
         return chosen, [{"method": "lm-rescore", "original": text, "replacement": chosen, "source": where,
                          "gain": round(gain, 2), "candidates": len(candidates)}]
 

@@ -90,6 +90,12 @@ def test_rescoring_weighs_the_decoders_nbest_scores(lm):
     assert out == loser
     out, _ = Rescorer(RescoreConfig(acoustic_weight=0.0, min_gain=0.0), LEXICON, model=lm).postprocess_hypothesis(loser, "en", extra)
     assert out == winner
+    # An n-best alternative that names no new term does not replace the first choice,
+    # however the LM and the decoder rate it.
+    plain = "He was prescribed the tablets yesterday."
+    out, _ = Rescorer(RescoreConfig(acoustic_weight=20.0, min_gain=0.0), LEXICON, model=lm).postprocess_hypothesis(
+        text, "en", {"nbest": [[text, -3.0], [plain, -0.01]]})
+    assert out == text
 
 
 # ---------------------------------------------------------------- generative correction: the guard
