@@ -83,7 +83,7 @@ class StrategyInfo:
     stage: str  # one of STAGES
     config_type: type  # a frozen dataclass; every field has a default
     factory: Callable[..., Any]  # factory(config, lexicon) -> strategy object
-    cost: int  # rung on the escalation ladder: cheaper first
+    cost: float  # rung on the escalation ladder: cheaper first
     description: str
     # Bump when the strategy's output changes for the same config (it is part of a run's
     # identity, so old runs of the strategy are not reused).
@@ -96,6 +96,9 @@ class StrategyInfo:
     # strategies combine when they set different fields (n-best with biasing); two that
     # set the same one (two prompts) cannot.
     decode_fields: tuple[str, ...] = ("prompt", "hotwords")
+    # False: a rung of its own only, never folded into the decode-time combination rungs
+    # (e.g. LM rescoring, which loads a language model: 'lexicon+prompt' stays as it is).
+    combines: bool = True
 
     def fields(self) -> tuple[ConfigField, ...]:
         return _fields(self)
@@ -104,8 +107,9 @@ class StrategyInfo:
 _REGISTRY: dict[str, StrategyInfo] = {}
 
 
-def register(name: str, stage: str, config_type: type, cost: int, description: str, version: int = 1,
-             needs_lexicon: bool = False, on_ladder: bool = True, decode_fields: tuple[str, ...] = ("prompt", "hotwords")):
+def register(name: str, stage: str, config_type: type, cost: float, description: str, version: int = 1,
+             needs_lexicon: bool = False, on_ladder: bool = True, decode_fields: tuple[str, ...] = ("prompt", "hotwords"),
+             combines: bool = True):
     """Decorator for a factory; a name can be registered once. The config type is checked
     here, at import, so a strategy with an option the CLI cannot set fails loudly."""
     if stage not in STAGES:
@@ -113,7 +117,7 @@ def register(name: str, stage: str, config_type: type, cost: int, description: s
     if not name or "+" in name or "." in name or "=" in name or name != name.strip():
         raise ValueError(f"strategy name {name!r}: must be non-empty, without spaces around it, '+', '.' or '='")
     info = StrategyInfo(name, stage, config_type, None, cost, description, version, needs_lexicon, on_ladder,  # type: ignore[arg-type]
-                        tuple(decode_fields) if stage == "decode" else ())
+                        tuple(decode_fields) if stage == "decode" else (), combines)
     _fields(info)  # raises on a config type that is not a frozen dataclass of plain types
 
     def decorate(factory):
@@ -182,10 +186,10 @@ def decode_spec(spec: str) -> str:
 def ladder() -> tuple[str, ...]:
     """The cheap rungs of the escalation ladder, cheapest first: 'baseline', every other
     strategy alone by cost, then each decode-time strategy with all post-processing ones
-    (written in cost order, e.g. 'lexicon+prompt')."""
+    that combine (written in cost order, e.g. 'lexicon+prompt')."""
     infos = tuple(i for i in available() if i.on_ladder)
     alone = [i.name for i in infos if i.stage == "none"] + [i.name for i in infos if i.stage != "none"]
-    posts = [i for i in infos if i.stage == "post"]
+    posts = [i for i in infos if i.stage == "post" and i.combines]
     decoders = [i for i in infos if i.stage == "decode"]
     # each decode-time strategy, and each pair that combines (n-best with biasing), with
     # every post-processing one; cheaper sets first

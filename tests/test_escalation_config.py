@@ -221,8 +221,9 @@ def test_options_built_in_python_are_validated_and_canonical():
         TrainingOptions(batch_size=True)
     with pytest.raises(ValueError, match="must start with 'baseline'"):
         EscalationConfig(ladder=("lora",))
-    # review is opt-in, and so are the decode-time strategies alone (the correction layer after them costs nothing)
-    assert EscalationConfig().ladder == tuple(r for r in LADDER if r not in ("review", "nbest", "prompt", "bias"))
+    # review and LM rescoring are opt-in, and so are the decode-time strategies alone (the
+    # correction layer after them costs nothing more)
+    assert EscalationConfig().ladder == tuple(r for r in LADDER if r not in ("review", "lmrescore", "nbest", "prompt", "bias"))
 
 
 def test_dumped_strings_are_valid_toml_even_with_control_characters():

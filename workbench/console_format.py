@@ -134,24 +134,53 @@ def format_comparison(comparison) -> str:
         fmt(header),
         fmt(["-" * w for w in widths]),
     ] + [fmt(r) for r in rows]
-    lines += ["", f"{'strategy':<18} {'term recall':>11} {'term prec.':>10} {'broken':>7} {'fixed':>6} {'replaced':>8} "
-                  f"{'no-speech words':>15} {'decode s':>8} {'RTF':>6} {'again':>5}  run"]
+    lines += ["", ("broken: reference words right before and wrong after (share of the words touched: the word edit "
+                   "distance before -> after); invented: words written that occur nowhere in the reference; decode s: "
+                   "decoding (a two-pass strategy's first pass included) plus post-processing, as measured when each run "
+                   "was made; RTF: decoding seconds per second of audio; again: utterances a two-pass strategy decoded "
+                   "again; post s/utt, LM tok/utt: what the post-processing steps cost per utterance."), ""]
+    table = [["strategy", "term recall", "term prec.", "broken", "fixed", "touched", "invented", "replaced", "no-speech words",
+              "decode s", "RTF", "again", "post s/utt", "LM tok/utt", "run"]]
     for o in outcomes:
         t = o.terms[0] if o.terms else None
         over = o.over[0]
+        base = o.spec == "baseline"
         cost = o.cost or {}
         again = cost.get("decoded_again")
-        lines.append(
-            f"{o.spec:<18} {pct(t.recall, 1) if t else '—':>11} {pct(t.precision, 1) if t else '—':>10} "
-            f"{over.broken if o.spec != 'baseline' else '—':>7} {over.fixed if o.spec != 'baseline' else '—':>6} {o.replacements:>8} "
-            f"{o.result.hallucination.words:>15} {_seconds(cost.get('decode_s', 0.0) + cost.get('post_s', 0.0)) if cost else '—':>8} "
-            f"{cost.get('real_time_factor') if cost.get('real_time_factor') is not None else '—':>6} {again if again is not None else '—':>5}  {o.result.run_id}"
-        )
-    lines.append("decode s: decoding (a two-pass strategy's first pass included) plus post-processing, as measured when each run "
-                 "was made; RTF: decoding seconds per second of audio; again: utterances a two-pass strategy decoded again.")
+        share = f" ({pct(over.broken_share, 1)}%)" if over.broken_share is not None and not base else ""
+        table.append([
+            o.spec, pct(t.recall, 1) if t else "—", pct(t.precision, 1) if t else "—",
+            "—" if base else f"{over.broken}{share}", "—" if base else str(over.fixed), "—" if base else str(over.touched),
+            "—" if base else str(over.invented), str(o.replacements), str(o.result.hallucination.words),
+            _seconds(cost.get("decode_s", 0.0) + cost.get("post_s", 0.0)) if "decode_s" in cost else "—",
+            str(cost["real_time_factor"]) if cost.get("real_time_factor") is not None else "—",
+            str(again) if again is not None else "—",
+            f"{cost['post_seconds_per_utterance']:.3f}" if "post_seconds_per_utterance" in cost else "—",
+            f"{cost['post_lm_tokens_per_utterance']:.0f}" if "post_lm_tokens_per_utterance" in cost else "—",
+            o.result.run_id,
+        ])
+    lines += _columns(table)
     terms = [o for o in outcomes if len(o.terms) > 1]
     if terms:
         lines += ["", *format_term_slices(outcomes)]
+    versus = [o for o in outcomes if getattr(o, "versus", None)]
+    if versus:
+        lines += ["", f"Against the {versus[0].versus} layer alone: WER change (paired 95% bootstrap), words broken / fixed / invented.", ""]
+        grid = [["slice"] + [o.spec for o in versus]]
+        for key in keys:
+            cells = []
+            for o in versus:
+                d = next((x for x in o.versus_deltas if (x.column, x.value) == key), None)
+                if d is None or d.delta_wer is None:
+                    cells.append("—")
+                    continue
+                mark = " ▲" if d.significantly_worse else (" ▼" if d.significantly_better else "")
+                span = f" [{100 * d.interval.low:+.1f}, {100 * d.interval.high:+.1f}]" if d.interval is not None else ""
+                cells.append(f"{100 * d.delta_wer:+.1f}{span}{mark}")
+            grid.append(["overall" if key[0] == "overall" else f"{key[0]}={key[1]}"] + cells)
+        over_row = ["words broken/fixed/invented"] + [f"{o.versus_over[0].broken}/{o.versus_over[0].fixed}/{o.versus_over[0].invented}"
+                                                     if o.versus_over else "—" for o in versus]
+        lines += _columns(grid + [over_row])
     from .strategy_runs import longform_side_by_side
 
     longform = longform_side_by_side(comparison)
@@ -259,7 +288,11 @@ def comparison_dict(comparison) -> dict:
                 "deltas": [dataclasses.asdict(d) | {"significantly_worse": d.significantly_worse, "significantly_better": d.significantly_better} for d in o.deltas],
                 "over_correction": [dataclasses.asdict(x) for x in o.over],
                 "replacements": o.replacements,
-                "cost": o.cost,
+                "cost": o.cost or {},
+                "versus": o.versus,
+                "versus_deltas": [dataclasses.asdict(d) | {"significantly_worse": d.significantly_worse,
+                                                           "significantly_better": d.significantly_better} for d in o.versus_deltas],
+                "versus_over_correction": [dataclasses.asdict(x) for x in o.versus_over],
             }
             for o in comparison.outcomes
         ],

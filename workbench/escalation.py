@@ -193,7 +193,8 @@ def run_escalation(
     def score_rung(rung: str):
         # One rung at a time, so a rung the ladder never reaches is never decoded; the
         # baseline's transcripts are decoded once and reused (BenchRequest.reuse).
-        mine = can_mine and config.lexicon is not None and "lexicon" in rung
+        # LM rescoring starts from the lexicon layer's corrections: it learns the same mishearings.
+        mine = can_mine and config.lexicon is not None and ("lexicon" in rung or "lmrescore" in rung)
         comparison = run_comparison(ComparisonRequest(bench, (rung,), config.lexicon, mine=mine), progress, cancel)
         return {o.spec: o for o in comparison.outcomes}[rung].result
 

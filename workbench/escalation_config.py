@@ -46,12 +46,14 @@ def _decode_alone(rung: str) -> bool:
 
 # Cheapest first: the cheap rungs as the strategy registry orders them, human review of the
 # least confident transcripts, then training. Review costs people's time, so the default
-# ladder leaves it out: add "review" to `ladder` to try it before training.
+# ladder leaves it out: add "review" to `ladder` to try it before training. LM rescoring
+# ("lmrescore", after the lexicon) needs a language model package (the `llm` extra), so
+# the default ladder leaves it out too: add it to `ladder` to try it.
 LADDER = (*strategies.ladder(), "review", "lora", "full")
 # The default leaves out the decode-time strategies alone (nbest, prompt, bias): each is
 # tried with the correction layer after it, which costs nothing more (it rewrites the
 # stored transcripts) and is never worse on the demo corpus.
-DEFAULT_LADDER = tuple(r for r in LADDER if r != "review" and not _decode_alone(r))
+DEFAULT_LADDER = tuple(r for r in LADDER if r not in ("review", "lmrescore") and not _decode_alone(r))
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 # transformers' lr_scheduler_type values that need no extra arguments.
 SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup", "inverse_sqrt")

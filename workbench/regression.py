@@ -375,7 +375,7 @@ def _terms(base, cand, normalizer, columns, config: dict) -> dict | None:
         for t in term_scores(base, hyps, terms_of, normalizer, columns):
             rows.append({"run": label, "column": t.column, "value": t.value, "recall": _pct(t.recall), "precision": _pct(t.precision)})
     over = [
-        {"column": o.column, "value": o.value, "broken": o.broken, "fixed": o.fixed}
+        {"column": o.column, "value": o.value, "broken": o.broken, "fixed": o.fixed, "touched": o.touched, "invented": o.invented}
         for o in over_corrections(base, {h.id: h.hypothesis for h in base}, {h.id: cand[h.id].hypothesis for h in base}, normalizer, columns)
     ]
     return {"lexicon": str(config.get("lexicon") or lexicon.source), "terms": rows, "over_correction": over}

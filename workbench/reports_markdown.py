@@ -133,7 +133,8 @@ def _comparison(c: dict, report: dict) -> list[str]:
             "",
             f"Lexicon terms ({terms['lexicon']}): recall {_n(b.get('recall'))} → {_n(k.get('recall'))} %, "
             f"precision {_n(b.get('precision'))} → {_n(k.get('precision'))} %"
-            + (f"; words broken / fixed: {over['broken']} / {over['fixed']}" if over else ""),
+            + (f"; words broken / fixed: {over['broken']} / {over['fixed']}" if over else "")
+            + (f"; words touched / invented: {over['touched']} / {over['invented']}" if over and "touched" in over else ""),
         ]
     out.append("")
     return out

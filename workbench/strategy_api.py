@@ -17,7 +17,9 @@ What is here, and why it is enough:
   decode-time strategy passes an initial prompt), and `backend_gives_nbest`, whether it
   returns n-best lists, asked of the backend registry rather than comparing backend names;
 - the errors a strategy raises: `BadInputError` (bad config value, missing lexicon);
-- `import_plugins`: how the `strategies` package imports its modules, failing loudly.
+- `import_plugins`: how the `strategies` package imports its modules, failing loudly;
+- `language_model`: a language model (shipped GGUF, a .gguf file, an OpenAI-compatible
+  URL) to score or rewrite text with, and `LanguageModelError` when an endpoint fails.
 
 Keep it small: add a name here only when a strategy needs it, never a run or a store.
 """
@@ -25,11 +27,13 @@ Keep it small: add a name here only when a strategy needs it, never a run or a s
 from .backends import get as _backend
 from .backends.base import language_code
 from .errors import BadInputError, PluginLoadError
+from .language_models import LanguageModelError, language_model
 from .lexicon import Lexicon, Term, common_words, term_words, words
 from .plugins import import_plugins
 
 __all__ = [
     "BadInputError",
+    "LanguageModelError",
     "Lexicon",
     "PluginLoadError",
     "Term",
@@ -38,6 +42,7 @@ __all__ = [
     "common_words",
     "import_plugins",
     "language_code",
+    "language_model",
     "term_words",
     "words",
 ]

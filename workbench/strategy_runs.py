@@ -45,7 +45,13 @@ class StrategyOutcome:
     deltas: tuple[Delta, ...]  # paired WER change vs the baseline, per slice
     over: tuple[OverCorrection, ...]  # vs the baseline, per slice
     replacements: int  # corrections made by post-processing strategies
-    cost: dict | None = None  # what the strategy's transcripts cost to make (`run_cost`)
+    cost: dict | None = None  # what the strategy's transcripts cost to make (`run_cost`), with the post-processing
+    # steps' own cost (`runs.cost_summary`: seconds, LM tokens, refused edits) as post_* keys
+    # The same paired WER change and over-correction against the lexicon layer alone (when
+    # the comparison ran `lexicon`), so a rung above it shows what it adds beyond it.
+    versus: str | None = None
+    versus_deltas: tuple[Delta, ...] = ()
+    versus_over: tuple[OverCorrection, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,14 +100,16 @@ def run_comparison(request: ComparisonRequest, progress=None, cancel=None) -> Co
             decoded[decode] = run_bench(replace(request.bench, strategy=decode, lexicon=lexicon_file, reuse=request.bench.resume), progress, cancel)
         posts = [i for i in infos if i.stage == "post"]
         if posts:
-            result, replaced = _post_process(request, spec, decoded[decode], posts, lexicon, lexicon_info, progress)
+            result, replaced = _post_process(request, spec, decoded[decode], posts, lexicon, lexicon_info, progress, cancel)
         else:
             result, replaced = decoded[decode], 0
         outcomes.append((spec, result, replaced))
 
     baseline = outcomes[0][1]
-    return Comparison(tuple(_measure(request, spec, result, baseline, lexicon, replaced) for spec, result, replaced in outcomes),
-                      mined, suggestions, train_run, tuple(getattr(lexicon, "problems", ()) or ()), by_accent)
+    layer = next((result for spec, result, _ in outcomes if spec == "lexicon"), None)
+    measured = tuple(_measure(request, spec, result, baseline, lexicon, replaced,
+                              layer if spec not in ("baseline", "lexicon") else None) for spec, result, replaced in outcomes)
+    return Comparison(measured, mined, suggestions, train_run, tuple(getattr(lexicon, "problems", ()) or ()), by_accent)
 
 
 def longform_side_by_side(comparison: Comparison) -> list[dict] | None:
@@ -155,7 +163,8 @@ def _mine(request: ComparisonRequest, lexicon, progress, cancel):
     return mined, tuple(suggest_terms(pairs, lexicon)), train.run_id, by_accent
 
 
-def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon, lexicon_info, progress=None) -> tuple[BenchResult, int]:
+def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, posts, lexicon, lexicon_info, progress=None,
+                  cancel=None) -> tuple[BenchResult, int]:
     from dataclasses import asdict
 
     bench = request.bench
@@ -164,7 +173,7 @@ def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, post
     steps = [info.factory(configs[info.name], lexicon) for info in posts]
     with RunStore(bench.workspace) as store:
         derived = derive_run(store, base.run_id, spec, steps, {k: asdict(v) for k, v in configs.items()}, lexicon, lexicon_info,
-                             base.evaluation.options, bench.thresholds, progress)
+                             base.evaluation.options, bench.thresholds, progress, cancel)
         record = store.run(derived.run_id)
     scores = derived.scores
     by_id = {u.id: u for u in base.data.utterances}
@@ -179,12 +188,16 @@ def _post_process(request: ComparisonRequest, spec: str, base: BenchResult, post
     return result, derived.replacements
 
 
-def _measure(request, spec, result: BenchResult, baseline: BenchResult, lexicon, replaced) -> StrategyOutcome:
+def _measure(request, spec, result: BenchResult, baseline: BenchResult, lexicon, replaced, layer: BenchResult | None = None) -> StrategyOutcome:
     columns = result.evaluation.options.slice_columns
     normalizer = get_normalizer(result.evaluation.options.normalizer)
     with RunStore(request.bench.workspace) as store:
         hyps = {h.utterance_id: h.hypothesis for h in store.hypotheses(result.run_id)}
         base_hyps = {h.utterance_id: h.hypothesis for h in store.hypotheses(baseline.run_id)}
+        layer_hyps = {h.utterance_id: h.hypothesis for h in store.hypotheses(layer.run_id)} if layer is not None else {}
+        record = store.run(result.run_id)
+    summary = record.summary or {}
+    post_cost = {k: v for k, v in summary.items() if k.startswith("post_")} if record.kind == "strategy" else {}
     speech_ids = {s.id for s in result.evaluation.per_utterance}
     items = [u for u in result.data.utterances if u.id in speech_ids]
     terms: tuple[TermScore, ...] = ()
@@ -193,9 +206,15 @@ def _measure(request, spec, result: BenchResult, baseline: BenchResult, lexicon,
     slices_by_id = {u.id: u.slices for u in items}
     deltas = tuple(paired_deltas(baseline.evaluation.per_utterance, result.evaluation.per_utterance, slices_by_id, columns, result.evaluation.options.bootstrap))
     over = tuple(over_corrections(items, base_hyps, hyps, normalizer, columns))
+    versus_deltas, versus_over = (), ()
+    if layer is not None:
+        versus_deltas = tuple(paired_deltas(layer.evaluation.per_utterance, result.evaluation.per_utterance, slices_by_id, columns,
+                                            result.evaluation.options.bootstrap))
+        versus_over = tuple(over_corrections(items, layer_hyps, hyps, normalizer, columns))
     with RunStore(request.bench.workspace) as store:
-        cost = run_cost(store, result.run_id)
-    return StrategyOutcome(spec, result, terms, deltas, over, replaced, cost)
+        cost = {**run_cost(store, result.run_id), **post_cost}
+    return StrategyOutcome(spec, result, terms, deltas, over, replaced, cost, "lexicon" if layer is not None else None,
+                           versus_deltas, versus_over)
 
 
 def run_cost(store: RunStore, run_id: str) -> dict:

@@ -2,7 +2,14 @@
 
 - term recall: lexicon terms in the reference that appear in the hypothesis;
 - term precision: lexicon terms in the hypothesis that are really in the reference;
-- over-correction: reference words a strategy turned from right (in the baseline) to wrong.
+- over-correction: reference words a strategy turned from right (in the baseline) to wrong;
+- words touched: the word edit distance between the transcript before and after the
+  strategy (words it replaced or deleted plus words it inserted), what "broken" is a
+  share of;
+- words invented: words the strategy wrote (its output's words in a substitution or an
+  insertion of the before -> after alignment) that occur nowhere in the utterance's
+  reference: a word nobody said. A wrong term counts (the speaker did not say it); a
+  right word moved to another place does not (that is broken/fixed, not invented).
 
 Counted on normalized text with the same normalizer as WER, per slice.
 """
@@ -44,10 +51,18 @@ class OverCorrection:
     broken: int  # reference words right in the baseline and wrong after the strategy
     fixed: int  # reference words wrong in the baseline and right after
     ref_words: int
+    touched: int = 0  # word edit distance between the transcript before and after the strategy
+    invented: int = 0  # words the strategy wrote that are nowhere in the reference
+    written: int = 0  # words the strategy wrote (substituted or inserted): what `invented` is a share of
 
     @property
     def rate(self) -> float | None:
         return self.broken / self.ref_words if self.ref_words else None
+
+    @property
+    def broken_share(self) -> float | None:
+        """Broken words per word touched."""
+        return self.broken / self.touched if self.touched else None
 
 
 def _groups(items, slice_columns):
@@ -107,16 +122,35 @@ def _right_positions(ref: str, hyp: str) -> set[int]:
     return right
 
 
+def _edits(before: str, after: str) -> tuple[int, list[str]]:
+    """(word edit distance, the words `after` wrote) from `before` to `after`."""
+    b, a = before.split(), after.split()
+    if b == a:
+        return 0, []
+    if not b:
+        return len(a), a
+    if not a:
+        return len(b), []
+    out = jiwer.process_words(before, after)
+    written = [w for chunk in out.alignments[0] if chunk.type in ("substitute", "insert")
+               for w in a[chunk.hyp_start_idx:chunk.hyp_end_idx]]
+    return out.substitutions + out.deletions + out.insertions, written
+
+
 def over_corrections(items: Sequence, baseline: Mapping[str, str], strategy: Mapping[str, str], normalizer: Normalizer, slice_columns) -> list[OverCorrection]:
     per_utt = {}
     for u in items:
         ref = normalizer(u.reference, u.language)
-        before = _right_positions(ref, normalizer(baseline.get(u.id, ""), u.language))
-        after = _right_positions(ref, normalizer(strategy.get(u.id, ""), u.language))
-        per_utt[u.id] = (len(before - after), len(after - before), len(ref.split()))
+        hyp_before = normalizer(baseline.get(u.id, ""), u.language)
+        hyp_after = normalizer(strategy.get(u.id, ""), u.language)
+        before = _right_positions(ref, hyp_before)
+        after = _right_positions(ref, hyp_after)
+        touched, written = _edits(hyp_before, hyp_after)
+        said = set(ref.split())
+        invented = sum(1 for w in written if w not in said)
+        per_utt[u.id] = (len(before - after), len(after - before), len(ref.split()), touched, invented, len(written))
     out = []
     for column, value, group in _groups(items, slice_columns):
-        out.append(
-            OverCorrection(column, value, sum(per_utt[u.id][0] for u in group), sum(per_utt[u.id][1] for u in group), sum(per_utt[u.id][2] for u in group))
-        )
+        sums = [sum(per_utt[u.id][k] for u in group) for k in range(6)]
+        out.append(OverCorrection(column, value, *sums))
     return out
