@@ -52,7 +52,7 @@ def realspeech_manifest(data: Path, out: Path) -> int:
     return len(rows)
 
 
-def run_corpus(name: str, manifest: str, lexicon: str, model: str, workspace: str, split: dict) -> None:
+def run_corpus(name: str, manifest: str, lexicon: str, model: str, workspace: str, split: dict, load: dict | None = None) -> None:
     from workbench.bench import BenchRequest
     from workbench.console_format import format_comparison
     from workbench.evaluation import EvaluationOptions
@@ -63,6 +63,8 @@ def run_corpus(name: str, manifest: str, lexicon: str, model: str, workspace: st
     selection = DataSelection(manifest, part="heldout")
     if split:
         selection = replace(selection, split=replace(SplitOptions(), **split))
+    if load:
+        selection = replace(selection, load=replace(selection.load, **load))
     bench = BenchRequest(selection, model=model, workspace=workspace, resume=False,
                          evaluation=EvaluationOptions(slice_columns=("accent", "domain", "accent*domain")))
     started = time.perf_counter()
@@ -103,7 +105,7 @@ def main() -> int:
             n = realspeech_manifest(args.realspeech, manifest)
             print(f"\nrealspeech-dev: {n} English utterances (read sentences with names, spoken digits in four accents)")
             run_corpus("realspeech-dev (real recordings)", str(manifest), str(ROOT / "benchmarks" / "data" / "realspeech_proper_nouns.csv"),
-                       args.model, workspace, {"fraction": 0.5})
+                       args.model, workspace, {"fraction": 0.5}, {"min_duration_s": 0.2})  # spoken digits are 0.3-1 s
     return 0
 
 
