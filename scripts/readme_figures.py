@@ -368,6 +368,10 @@ def cheap_rungs_verdict(comparison) -> tuple[str | None, list[str]]:
         if meets and (best is None or clinical.wer < _slice_of(best, "domain", CLINICAL).wer):
             best = o
         worst = min(cuts.items(), key=lambda kv: kv[1]) if cuts else None
+        lexicon = next((x for x in comparison.outcomes if x.spec == "lexicon"), None)
+        beyond = ""
+        if lexicon is not None and o is not lexicon and _slice_of(lexicon, "domain", CLINICAL).wer:
+            beyond = f" ({100 * (1 - clinical.wer / _slice_of(lexicon, 'domain', CLINICAL).wer):.0f}% beyond the lexicon alone)"
         lines.append(f"- `{o.spec}`: clinical WER cut by {100 * cut:.0f}% relative, general WER {100 * rise:+.1f} points, "
                      + (f"smallest accent cut {100 * worst[1]:.0f}% ({worst[0]})" if worst else "no accent slices")
                      + (": **meets the bar**." if meets else ": misses the bar"
