@@ -372,7 +372,7 @@ def cheap_rungs_verdict(comparison) -> tuple[str | None, list[str]]:
         beyond = ""
         if lexicon is not None and o is not lexicon and _slice_of(lexicon, "domain", CLINICAL).wer:
             beyond = f" ({100 * (1 - clinical.wer / _slice_of(lexicon, 'domain', CLINICAL).wer):.0f}% beyond the lexicon alone)"
-        lines.append(f"- `{o.spec}`: clinical WER cut by {100 * cut:.0f}% relative, general WER {100 * rise:+.1f} points, "
+        lines.append(f"- `{o.spec}`: clinical WER cut by {100 * cut:.0f}% relative{beyond}, general WER {100 * rise:+.1f} points, "
                      + (f"smallest accent cut {100 * worst[1]:.0f}% ({worst[0]})" if worst else "no accent slices")
                      + (": **meets the bar**." if meets else ": misses the bar"
                         + (f" ({', '.join(a for _, a in short)} below 10%)." if short else "."))
