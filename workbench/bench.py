@@ -89,10 +89,11 @@ class BenchResult:
 
 
 def _strategy(request: BenchRequest):
-    """(the decode-time strategy object or None, its full config, its lexicon). `strategy`
-    names one decode-time strategy or several that combine ('nbest+bias')."""
+    """(the decode-time strategy object or None, its full config, its lexicon, the spec of
+    its first pass or None). `strategy` names one decode-time strategy or several that
+    combine ('nbest+bias')."""
     if request.strategy == "baseline":
-        return None, {}, None  # options are for the strategies run beside it (checked up front)
+        return None, {}, None, None  # options are for the strategies run beside it (checked up front)
     import strategies
 
     infos = strategies.parse(request.strategy)
@@ -106,18 +107,18 @@ def _strategy(request: BenchRequest):
         lexicon = load_lexicon(request.lexicon)
     pipeline = strategies.build(request.strategy, dict(request.strategy_options), lexicon)
     config = {s.info.name: asdict(s.config) for s in pipeline.steps}
-    decoder = pipeline.decode
+    decoder, first_spec = pipeline.decode, None
     if getattr(decoder, "first_pass", False):
         # The first pass: the plain decoding, or (a two-pass strategy's first_pass="rest")
         # the same decoding without what decodes again ('bias+nbest': the n-best run).
         rest = [s.info.name for s in pipeline.steps if not getattr(s.strategy, "first_pass", False)]
         two_pass = [s for s in pipeline.steps if getattr(s.strategy, "first_pass", False)]
-        decoder.first_spec = "+".join(rest) if rest and all(getattr(s.config, "first_pass", "plain") == "rest" for s in two_pass) else "baseline"
+        first_spec = "+".join(rest) if rest and all(getattr(s.config, "first_pass", "plain") == "rest" for s in two_pass) else "baseline"
     # One strategy's config as before (identities of existing runs stay the same).
-    return decoder, (next(iter(config.values())) if len(config) == 1 else config), lexicon
+    return decoder, (next(iter(config.values())) if len(config) == 1 else config), lexicon, first_spec
 
 
-def _first_pass(request: BenchRequest, decoder, utterances, progress, cancel):
+def _first_pass(request: BenchRequest, decoder, spec: str, utterances, progress, cancel):
     """For a strategy that decodes again only what its first pass calls for (targeted
     biasing): the first pass is the decoding of the same data by the rest of the spec
     (plain decoding, or n-best for 'bias+nbest'; a stored one is reused), and each
@@ -127,7 +128,6 @@ def _first_pass(request: BenchRequest, decoder, utterances, progress, cancel):
 
     import strategies
 
-    spec = getattr(decoder, "first_spec", "baseline")
     lexicon = request.lexicon if spec != "baseline" and strategies.needs_lexicon(spec) else None
     first = run_bench(replace(request, strategy=spec, lexicon=lexicon, rung=None, reuse=True), progress, cancel)
     with RunStore(request.workspace) as store:
@@ -183,12 +183,12 @@ def run_bench(request: BenchRequest, progress: Progress | None = None, cancel: t
     unknown = unknown_columns(columns, data.slice_columns)
     if unknown:
         raise BadInputError(f"--slices: unknown column {unknown[0]!r} (the data has: {', '.join(data.slice_columns) or 'none'})")
-    decoder, strategy_cfg, lexicon = _strategy(request)
+    decoder, strategy_cfg, lexicon, first_spec = _strategy(request)
     overrides = (lambda u: decoder.decode_overrides(u.language, request.backend)) if decoder is not None else None
     first_pass = None  # (run id, identity) of the first pass a two-pass strategy builds on
     kept: dict = {}
     if decoder is not None and getattr(decoder, "first_pass", False):
-        first_run, first_identity, again, kept = _first_pass(request, decoder, utterances, progress, cancel)
+        first_run, first_identity, again, kept = _first_pass(request, decoder, first_spec, utterances, progress, cancel)
         first_pass = (first_run, first_identity)
         overrides = lambda u: again.get(u.id, {})  # noqa: E731
     spec = DecoderSpec(request.backend, request.model, request.decoding, request.selection.load.preprocessing)
